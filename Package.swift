@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+// kind-node-import: verified, atomic image import for Kind nodes.
+// Modules, in the order a layer travels through them:
+//   Core → Compression → Tar → OCI → Verification → Commands → kind-node-import
+import PackageDescription
+
+let package = Package(
+    name: "kind-node-import",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kind-node-import", targets: ["kind-node-import"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // C shims for what Swift cannot call directly (zlib's init macros); links zlib and libzstd.
+        .target(
+            name: "CKindShims",
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]
+        ),
+        // Digests, hashing, input files and exit codes shared by every module.
+        .target(name: "Core", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // gzip (zlib) and zstd (libzstd) streaming decoders, one Swift file per C library.
+        .target(name: "Compression", dependencies: ["CKindShims", "Core"]),
+        // Push-driven tar parser: ustar, GNU and PAX headers.
+        .target(name: "Tar", dependencies: ["Core"]),
+        // OCI and Docker image types, media types, platforms.
+        .target(name: "OCI", dependencies: ["Core"]),
+        // One pass over an archive: hashes, decompresses and checks every image in it.
+        .target(name: "Verification", dependencies: ["Core", "Compression", "Tar", "OCI"]),
+        // The CLI's commands, in a library so tests can drive them.
+        .target(
+            name: "Commands",
+            dependencies: [
+                "Verification", "OCI", "Core",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "kind-node-import", dependencies: ["Commands"]),
+
+        // Helpers for tests: temp dirs, running tools, locating fixtures and the built binary.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TarTests", dependencies: ["Tar", "Core", "TestSupport"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "TestSupport"]),
+        .testTarget(name: "VerificationTests", dependencies: ["Verification", "OCI", "Core", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes text to standard error, unbuffered.
+public func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(2, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+    }
+}
+
+/// A one-line progress indicator on standard error, drawn only when it is a terminal and
+/// redrawn at most five times a second.
+public final class ProgressLine {
+    private let enabled: Bool
+    private var lastDraw: UInt64 = 0
+    private var drawn = false
+
+    public init(enabled: Bool = isatty(2) == 1) {
+        self.enabled = enabled
+    }
+
+    /// Redraws the line with `text` if enough time has passed.
+    public func update(_ text: @autoclosure () -> String) {
+        guard enabled else { return }
+        let now = Self.monotonicNanoseconds()
+        guard now - lastDraw >= 200_000_000 else { return }
+        lastDraw = now
+        drawn = true
+        writeStandardError("\r\u{1b}[K" + text())
+    }
+
+    /// Removes the line.
+    public func clear() {
+        guard enabled, drawn else { return }
+        drawn = false
+        writeStandardError("\r\u{1b}[K")
+    }
+
+    private static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}

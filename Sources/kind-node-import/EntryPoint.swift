@@ -1,0 +1,8 @@
+import Commands
+
+@main
+struct EntryPoint {
+    static func main() {
+        RootCommand.main()
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// The package's root directory (two levels above this file).
+public let packageRoot: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A fresh directory under the system temp dir, removed by `remove()`.
+public final class TemporaryDirectory {
+    public let url: URL
+
+    public init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("kni-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    public func path(_ component: String) -> String { url.appendingPathComponent(component).path }
+
+    public func remove() { try? FileManager.default.removeItem(at: url) }
+
+    deinit { remove() }
+}
+
+/// What a finished process printed and returned.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: Data
+    public var stderr: String
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+}
+
+public enum ToolError: Error, CustomStringConvertible {
+    case failed(String, ProcessResult)
+
+    public var description: String {
+        switch self {
+        case .failed(let command, let result):
+            return "\(command) exited \(result.status): \(result.stderr)"
+        }
+    }
+}
+
+/// Runs `arguments[0]` (searched in PATH) with the rest as arguments, feeding `stdin` from a
+/// file when given, and waits for it.
+@discardableResult
+public func run(_ arguments: [String], stdinFile: String? = nil, stdinData: Data? = nil, directory: String? = nil)
+    throws -> ProcessResult
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    var input: Pipe?
+    if let stdinFile {
+        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: stdinFile))
+    } else if stdinData != nil {
+        input = Pipe()
+        process.standardInput = input
+    } else {
+        process.standardInput = FileHandle.nullDevice
+    }
+    try process.run()
+    if let input, let stdinData {
+        let writer = input.fileHandleForWriting
+        DispatchQueue.global().async {
+            try? writer.write(contentsOf: stdinData)
+            try? writer.close()
+        }
+    }
+    // Read both pipes concurrently so neither fills up.
+    nonisolated(unsafe) var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs a tool and throws when it fails.
+@discardableResult
+public func runChecked(_ arguments: [String], directory: String? = nil) throws -> ProcessResult {
+    let result = try run(arguments, directory: directory)
+    guard result.status == 0 else { throw ToolError.failed(arguments.joined(separator: " "), result) }
+    return result
+}
+
+/// Generated fixture archives (Fixtures/generate.sh writes them; scripts/test runs it first).
+public enum Fixtures {
+    public static var directory: URL {
+        if let path = ProcessInfo.processInfo.environment["KNI_FIXTURES"] { return URL(fileURLWithPath: path) }
+        return packageRoot.appendingPathComponent("Fixtures/generated")
+    }
+
+    /// The path of a generated fixture, e.g. `handmade/wrong-diffid.tar`. Fails loudly when the
+    /// fixtures were not generated, rather than letting a test pass without them.
+    public static func path(_ name: String) throws -> String {
+        let url = directory.appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw FixtureMissing(path: url.path)
+        }
+        return url.path
+    }
+
+    public struct FixtureMissing: Error, CustomStringConvertible {
+        public var path: String
+        public var description: String {
+            "fixture \(path) does not exist: run `bash Fixtures/generate.sh` (scripts/test does)"
+        }
+    }
+}
+
+/// The built `kind-node-import` executable next to the test bundle.
+public var builtExecutable: String {
+    let candidates = [
+        Bundle.main.bundleURL.appendingPathComponent("kind-node-import"),
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kind-node-import"),
+        packageRoot.appendingPathComponent(".build/debug/kind-node-import"),
+    ]
+    return (candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[2]).path
+}
+
+/// Bytes of a file.
+public func readBytes(_ path: String) throws -> [UInt8] {
+    [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+}
