@@ -66,9 +66,9 @@ public struct VerifyCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let data = try encoder.encode(report)
-            print(String(decoding: data, as: UTF8.self))
+            writeStandardOutput(String(decoding: data, as: UTF8.self) + "\n")
         } else {
-            for image in report.images { print(Self.line(for: image)) }
+            for image in report.images { writeStandardOutput(Self.line(for: image) + "\n") }
         }
         for problem in report.problems {
             writeStandardError("\(problem.severity.rawValue): \(problem)\n")

@@ -8,11 +8,20 @@ import Darwin
 
 /// Writes text to standard error, unbuffered.
 public func writeStandardError(_ text: String) {
+    writeAll(2, text)
+}
+
+/// Writes text to standard output, unbuffered, so it interleaves with standard error in order.
+public func writeStandardOutput(_ text: String) {
+    writeAll(1, text)
+}
+
+private func writeAll(_ descriptor: Int32, _ text: String) {
     var text = text
     text.withUTF8 { bytes in
         var offset = 0
         while offset < bytes.count {
-            let written = write(2, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
+            let written = write(descriptor, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
                 return

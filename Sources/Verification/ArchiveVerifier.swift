@@ -57,11 +57,11 @@ public struct ArchiveVerifier: Sendable {
         case .truncated(let entry, _, let missing):
             return Problem(
                 .error, "archive-truncated",
-                "the archive ends after \(offset) bytes, \(missing) bytes before the end of "
-                    + (entry.map { "entry \"\($0)\"" } ?? "its headers")
-                    + "; it was cut off while being written or copied", path: entry)
+                "the archive ends after \(offset) bytes, \(missing) bytes short of the end of "
+                    + (entry == nil ? "a header" : "this entry") + "; it was cut off while being written or copied",
+                path: entry)
         case .badHeader(let at, _) where at == 0:
-            return Problem(.error, "archive-not-tar", "the input is not a tar archive: \(error)")
+            return Problem(.error, "archive-not-tar", "the input is not a tar archive (its first block is no tar header)")
         default:
             return Problem(.error, "archive-corrupt", "the archive's tar structure is broken: \(error)")
         }
@@ -74,6 +74,8 @@ struct ImageChecks {
     let platform: Platform
     let limits: InspectionLimits
     private var problems: [Problem] = []
+    /// Blob paths whose digest mismatch was already reported for an image.
+    private var reportedCorrupt: Set<String> = []
 
     init(contents: ArchiveContents, platform: Platform, limits: InspectionLimits) {
         self.contents = contents
@@ -87,7 +89,6 @@ struct ImageChecks {
             problems.append(
                 Problem(.error, "archive-path-escape", "an archive entry's path climbs above the archive's root", path: path))
         }
-        checkBlobNames()
 
         let hasIndex = contents.file(at: "index.json") != nil
         let hasDockerManifest = contents.file(at: "manifest.json") != nil
@@ -105,6 +106,7 @@ struct ImageChecks {
             report.format = "docker-save"
             report.images = checkDockerSave()
         }
+        checkBlobNames()
         if report.images.isEmpty && (hasIndex || hasDockerManifest) && !problems.contains(where: { $0.severity == .error }) {
             problems.append(Problem(.error, "archive-no-images", "the archive's index lists no image"))
         }
@@ -112,9 +114,10 @@ struct ImageChecks {
 
     // MARK: Blob names
 
-    /// Every `blobs/sha256/<hex>` must hash to its name.
+    /// Every `blobs/sha256/<hex>` must hash to its name; those an image uses were reported with it.
     private mutating func checkBlobNames() {
-        for (path, file) in contents.files.sorted(by: { $0.key < $1.key }) where path.hasPrefix("blobs/") {
+        for (path, file) in contents.files.sorted(by: { $0.key < $1.key })
+        where path.hasPrefix("blobs/") && !reportedCorrupt.contains(path) {
             let parts = path.split(separator: "/")
             guard parts.count == 3 else { continue }
             guard parts[1] == "sha256" else {
@@ -340,7 +343,19 @@ struct ImageChecks {
                     image: image.label, platform: image.platform, layer: layer?.index, layerCount: layer?.count,
                     digest: descriptor.digest, expected: "\(descriptor.size) bytes", found: "\(blob.size) bytes"))
         }
-        return blob.digest == descriptor.digest
+        guard blob.digest == descriptor.digest else {
+            if reportedCorrupt.insert(blob.path).inserted {
+                problems.append(
+                    Problem(
+                        .error, "blob-digest-mismatch",
+                        "the \(role) blob's bytes do not hash to its digest (corrupted or altered)",
+                        image: image.label, platform: image.platform, layer: layer?.index, layerCount: layer?.count,
+                        digest: descriptor.digest, path: blob.path, expected: descriptor.digest.description,
+                        found: blob.digest.description))
+            }
+            return false
+        }
+        return true
     }
 
     /// Decompression, tar structure, hostile entries and media type of one layer blob.
@@ -501,13 +516,13 @@ struct ImageChecks {
                 Problem(
                     .error, "docker25-manifest-defect",
                     "the OCI manifest \(manifestDigest) that index.json points at disagrees with the config's rootfs.diff_ids, while manifest.json lists the \(config.rootfs.diffIDs.count) layers consistently. This is the defect of Docker 25.0.0's `docker save` (moby#47150, moby#47065): save the image again with Docker ≥ 25.0.1, or import it with --repair to use manifest.json's description",
-                    image: image.label, platform: image.platform, digest: manifestDigest))
+                    image: image.label, platform: image.platform))
         case (true, false):
             problems.append(
                 Problem(
                     .error, "docker-manifest-inconsistent",
                     "manifest.json's layers for config \(configDigest) disagree with the config's rootfs.diff_ids, while the OCI manifest \(manifestDigest) is consistent",
-                    image: image.label, platform: image.platform, digest: configDigest))
+                    image: image.label, platform: image.platform))
         default:
             break
         }
