@@ -515,7 +515,7 @@ struct ImageChecks {
             problems.append(
                 Problem(
                     .error, "docker25-manifest-defect",
-                    "the OCI manifest \(manifestDigest) that index.json points at disagrees with the config's rootfs.diff_ids, while manifest.json lists the \(config.rootfs.diffIDs.count) layers consistently. This is the defect of Docker 25.0.0's `docker save` (moby#47150, moby#47065): save the image again with Docker ≥ 25.0.1, or import it with --repair to use manifest.json's description",
+                    "the OCI manifest \(manifestDigest) that index.json points at disagrees with the config's rootfs.diff_ids, while manifest.json lists the \(config.rootfs.diffIDs.count) layers consistently. This is the defect of Docker 25.0.0's `docker save` (moby#47150, moby#47065): save the image again with Docker ≥ 25.0.1 (manifest.json's description is the consistent one)",
                     image: image.label, platform: image.platform))
         case (true, false):
             problems.append(
