@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // kind-node-import: verified, atomic image import for Kind nodes.
 // Modules, in the order a layer travels through them:
-//   Core → Compression → Tar → OCI → Verification → Commands → kind-node-import
+//   Core → Compression → Tar → OCI → Verification → LayerApplier → Commands → kind-node-import
 import PackageDescription
 
 let package = Package(
@@ -20,6 +20,8 @@ let package = Package(
             name: "CKindShims",
             linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]
         ),
+        // C shims for Linux system calls (openat2, makedev) used by the layer applier.
+        .target(name: "CLinuxShims"),
         // Digests, hashing, input files and exit codes shared by every module.
         .target(name: "Core", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // gzip (zlib) and zstd (libzstd) streaming decoders, one Swift file per C library.
@@ -28,13 +30,15 @@ let package = Package(
         .target(name: "Tar", dependencies: ["Core"]),
         // OCI and Docker image types, media types, platforms.
         .target(name: "OCI", dependencies: ["Core"]),
+        // Applies a layer's tar stream to a directory (plain or overlay upper), never outside it.
+        .target(name: "LayerApplier", dependencies: ["CLinuxShims", "Core", "Compression", "Tar"]),
         // One pass over an archive: hashes, decompresses and checks every image in it.
         .target(name: "Verification", dependencies: ["Core", "Compression", "Tar", "OCI"]),
         // The CLI's commands, in a library so tests can drive them.
         .target(
             name: "Commands",
             dependencies: [
-                "Verification", "OCI", "Core",
+                "Verification", "LayerApplier", "OCI", "Core",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +49,7 @@ let package = Package(
         .testTarget(name: "TarTests", dependencies: ["Tar", "Core", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "TestSupport"]),
         .testTarget(name: "VerificationTests", dependencies: ["Verification", "OCI", "Core", "TestSupport"]),
+        .testTarget(name: "LayerApplierTests", dependencies: ["LayerApplier", "Tar", "Core", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
     ]
 )

@@ -54,6 +54,11 @@ public enum TarSparse: Equatable, Sendable {
     public struct Region: Equatable, Sendable {
         public var offset: Int64
         public var length: Int64
+
+        public init(offset: Int64, length: Int64) {
+            self.offset = offset
+            self.length = length
+        }
     }
 }
 
