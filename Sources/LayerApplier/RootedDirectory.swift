@@ -40,8 +40,9 @@ final class RootedDirectory {
             case ENOSYS, EINVAL:
                 // No openat2, or no RESOLVE_IN_ROOT: walk from now on.
                 useOpenat2 = false
-            case ENOENT, ELOOP:
-                // The walk creates what is missing and follows up to 255 links, as containerd does.
+            case ENOENT, ELOOP, ENAMETOOLONG:
+                // The walk creates what is missing, follows up to 255 links (as containerd does)
+                // and has no PATH_MAX.
                 break
             case let code:
                 throw SystemCallError(call: "openat2", path: components.joined(separator: "/"), errno: code)
@@ -51,44 +52,52 @@ final class RootedDirectory {
     }
 
     /// Resolves `components` one at a time from the root, never following a symlink with the
-    /// kernel: each link is read and its target spliced into the remaining path.
+    /// kernel: each link is read and its target spliced into the remaining path. Holds one
+    /// descriptor at a time (`..` reopens the parent, never above the root), so depth is unbounded.
     private func walk(_ components: [String], create: MakeDirectory?) throws -> Descriptor {
-        var stack: [(descriptor: Descriptor, name: String)] = [(try root.open(".", O_RDONLY | O_DIRECTORY), "")]
+        var current = try root.open(".", O_RDONLY | O_DIRECTORY)
+        var names: [String] = []
         var pending = ArraySlice(components.reversed())
         var followed = 0
         while let component = pending.popLast() {
             if component.isEmpty || component == "." { continue }
             if component == ".." {
-                if stack.count > 1 { stack.removeLast() }
+                if !names.isEmpty {
+                    names.removeLast()
+                    current = try current.open("..", O_RDONLY | O_DIRECTORY)
+                }
                 continue
             }
-            let parent = stack[stack.count - 1].descriptor
-            guard let info = try parent.status(component) else {
+            guard let info = try current.status(component) else {
                 guard let create else {
                     throw SystemCallError(call: "open", path: component, errno: ENOENT)
                 }
-                let path = stack.dropFirst().map(\.name) + [component]
-                try create(parent, component, path)
-                stack.append((try parent.open(component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), component))
+                try create(current, component, names + [component])
+                current = try current.open(component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                names.append(component)
                 continue
             }
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
-                stack.append((try parent.open(component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), component))
+                current = try current.open(component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                names.append(component)
             case S_IFLNK:
                 followed += 1
                 guard followed <= Self.maxSymlinks else {
                     throw SystemCallError(call: "resolve", path: component, errno: ELOOP)
                 }
-                let target = try parent.readLink(component)
-                if target.first == UInt8(ascii: "/") { stack.removeSubrange(1...) }
+                let target = try current.readLink(component)
+                if target.first == UInt8(ascii: "/") {
+                    current = try root.open(".", O_RDONLY | O_DIRECTORY)
+                    names = []
+                }
                 let parts = target.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
                 pending.append(contentsOf: parts.reversed())
             default:
                 throw SystemCallError(call: "open", path: component, errno: ENOTDIR)
             }
         }
-        return stack[stack.count - 1].descriptor
+        return current
     }
 }
 
