@@ -49,7 +49,8 @@ let package = Package(
         .testTarget(name: "TarTests", dependencies: ["Tar", "Core", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "TestSupport"]),
         .testTarget(name: "VerificationTests", dependencies: ["Verification", "OCI", "Core", "TestSupport"]),
-        .testTarget(name: "LayerApplierTests", dependencies: ["LayerApplier", "Tar", "Core", "TestSupport"]),
+        .testTarget(
+            name: "LayerApplierTests", dependencies: ["LayerApplier", "Verification", "OCI", "Tar", "Core", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
     ]
 )
