@@ -32,6 +32,9 @@ public struct ApplyLayerCommand: ParsableCommand {
     @Flag(help: "Treat DIR as an overlayfs upper directory even without lower directories.")
     var overlay = false
 
+    @Flag(help: "The overlay mount uses userxattr: mark opaque directories with user.overlay.opaque.")
+    var userxattr = false
+
     public init() {}
 
     public func run() throws {
@@ -42,7 +45,8 @@ public struct ApplyLayerCommand: ParsableCommand {
             writeStandardError("kind-node-import: \(error)\n")
             throw ExitCode(ExitStatus.noInput.rawValue)
         }
-        let mode: ApplyMode = overlay || !lowers.isEmpty ? .overlayUpper(lowers: lowers) : .plain
+        let overlayMode = overlay || userxattr || !lowers.isEmpty
+        let mode: ApplyMode = overlayMode ? .overlayUpper(lowers: lowers, userXattr: userxattr) : .plain
         do {
             let application = try LayerApplication(root: directory, mode: mode)
             try input.forEachChunk { try application.feed($0) }

@@ -19,7 +19,7 @@ public final class LayerApplication {
     private let parser: TarParser
     private var compression: Compression?
     private var decoder: (any StreamDecoder)?
-    private var digester = Digester()
+    private let digester = BackgroundDigester()
     /// The first bytes, until the compression is known.
     private var head: [UInt8] = []
 
@@ -45,9 +45,9 @@ public final class LayerApplication {
         try decoder?.finish()
         try parser.finish()
         try applier.finish()
+        let (diffID, size) = digester.finalize()
         return AppliedLayer(
-            diffID: digester.finalize(), uncompressedSize: digester.count, entries: applier.entryCount,
-            compression: compression ?? .none)
+            diffID: diffID, uncompressedSize: size, entries: applier.entryCount, compression: compression ?? .none)
     }
 
     private func startDecoding() throws {

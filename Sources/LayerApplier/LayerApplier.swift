@@ -13,9 +13,10 @@ public enum ApplyMode: Sendable, Equatable {
     /// delete, opaque directories are emptied of what earlier layers put there.
     case plain
     /// An overlayfs upper directory; `lowers` are the snapshot's lower directories, nearest first.
-    /// Whiteouts become 0/0 character devices, opaque markers the `trusted.overlay.opaque` xattr,
-    /// and directories the layer implies are created with the attributes of the nearest lower.
-    case overlayUpper(lowers: [String])
+    /// Whiteouts become 0/0 character devices, opaque markers the `trusted.overlay.opaque` xattr
+    /// (`user.overlay.opaque` when the mount uses `userxattr`), and directories the layer implies
+    /// are created with the attributes of the nearest lower.
+    case overlayUpper(lowers: [String], userXattr: Bool = false)
 }
 
 /// Why a layer entry could not be applied. `path` is the entry's name inside the layer.
@@ -50,7 +51,7 @@ public final class LayerApplier: TarConsumer {
     public init(root: String, mode: ApplyMode, useOpenat2: Bool = true, skipDevices: Bool? = nil) throws {
         self.root = try RootedDirectory(path: root, useOpenat2: useOpenat2)
         self.mode = mode
-        if case .overlayUpper(let lowerPaths) = mode {
+        if case .overlayUpper(let lowerPaths, _) = mode {
             lowers = try lowerPaths.map { try RootedDirectory(path: $0, useOpenat2: useOpenat2) }
         } else {
             lowers = []
@@ -203,8 +204,9 @@ public final class LayerApplier: TarConsumer {
                           entry: TarEntry) throws {
         if base == ".wh..wh..opq" {
             switch mode {
-            case .overlayUpper:
-                let result = fsetxattr(parent.fd, "trusted.overlay.opaque", "y", 1, 0)
+            case .overlayUpper(_, let userXattr):
+                let name = userXattr ? "user.overlay.opaque" : "trusted.overlay.opaque"
+                let result = fsetxattr(parent.fd, name, "y", 1, 0)
                 if result != 0 {
                     throw ApplyError(path: entry.path, reason: "cannot mark the directory opaque: \(String(cString: strerror(errno)))")
                 }

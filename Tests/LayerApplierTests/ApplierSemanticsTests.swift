@@ -55,6 +55,13 @@ func xattr(_ path: String, _ name: String) throws -> String? {
         #expect(try xattr(upperRoot + "/o", "trusted.overlay.opaque") == "y")
         #expect(!exists(upperRoot + "/o/old"))
         #expect(exists(lowerRoot + "/o/old"))
+
+        let userRoot = temp.path("user-upper")
+        try FileManager.default.createDirectory(atPath: userRoot, withIntermediateDirectories: true)
+        try applyLayer(
+            try makeLayer(upper, in: temp), to: userRoot, mode: .overlayUpper(lowers: [lowerRoot], userXattr: true))
+        #expect(try xattr(userRoot + "/o", "user.overlay.opaque") == "y")
+        #expect(try xattr(userRoot + "/o", "trusted.overlay.opaque") == nil)
     }
 
     @Test func theDiffIDCoversTrailingBytesAfterTheEndMarker() throws {
