@@ -38,13 +38,7 @@ public struct ApplyLayerCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let input: InputFile
-        do {
-            input = try InputFile(path: layer)
-        } catch {
-            writeStandardError("kind-node-import: \(error)\n")
-            throw ExitCode(ExitStatus.noInput.rawValue)
-        }
+        let input = try openInput(layer)
         let overlayMode = overlay || userxattr || !lowers.isEmpty
         let mode: ApplyMode = overlayMode ? .overlayUpper(lowers: lowers, userXattr: userxattr) : .plain
         do {

@@ -42,13 +42,7 @@ public struct VerifyCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let input: InputFile
-        do {
-            input = try InputFile(path: archive)
-        } catch {
-            writeStandardError("kind-node-import: \(error)\n")
-            throw ExitCode(ExitStatus.noInput.rawValue)
-        }
+        let input = try openInput(archive)
         let verifier = ArchiveVerifier(platform: platform.flatMap(Platform.init(parsing:)) ?? .current)
         let progress = ProgressLine()
         let report: VerificationReport
@@ -99,5 +93,15 @@ public struct VerifyCommand: ParsableCommand {
             return "\(report.archive): consistent (\(images), \(read) read)"
         }
         return "\(report.archive): INCONSISTENT, \(errors) error\(errors == 1 ? "" : "s") (\(images), \(read) read)"
+    }
+}
+
+/// Opens a command's input (`-` is standard input); a failure ends the command with exit 66.
+func openInput(_ path: String) throws -> InputFile {
+    do {
+        return try InputFile(path: path)
+    } catch {
+        writeStandardError("kind-node-import: \(error)\n")
+        throw ExitCode(ExitStatus.noInput.rawValue)
     }
 }

@@ -159,22 +159,14 @@ public final class LayerApplier: TarConsumer {
         let targetComponents = try target.map { try Self.component($0, entry) }
         let targetParent = try root.openDirectory(Array(targetComponents.dropLast()))
         let targetName = try Self.component(targetBase, entry)
-        if linkat(targetParent.fd, targetName, parent.fd, base, 0) != 0 {
-            let code = errno
-            throw ApplyError(
-                path: entry.path,
-                reason: code == ENOENT
-                    ? "hardlink target \"\(entry.linkPath)\" is not in this layer (containerd refuses it too)"
-                    : "link to \"\(entry.linkPath)\": \(String(cString: strerror(code)))")
-        }
+        try Self.check(
+            linkat(targetParent.fd, targetName, parent.fd, base, 0), entry, "link to \"\(entry.linkPath)\"",
+            explaining: ENOENT, "hardlink target \"\(entry.linkPath)\" is not in this layer (containerd refuses it too)")
     }
 
     /// Owner, xattrs, mode and times, in containerd's order (chown first: it clears setuid).
     private func setMetadata(of base: String, in parent: Descriptor, entry: TarEntry) throws {
-        try retrying("chown", entry.path) {
-            fchownat(parent.fd, base, uid_t(truncatingIfNeeded: entry.uid), gid_t(truncatingIfNeeded: entry.gid),
-                     AT_SYMLINK_NOFOLLOW)
-        }
+        try changeOwner(of: base, in: parent, to: entry)
         if !entry.xattrs.isEmpty {
             let path = parent.procPath(base)
             for xattr in entry.xattrs {
@@ -189,6 +181,23 @@ public final class LayerApplier: TarConsumer {
             var times = Self.times(entry)
             try retrying("utimens", entry.path) { utimensat(parent.fd, base, &times, AT_SYMLINK_NOFOLLOW) }
         }
+    }
+
+    /// lchown to the header's numeric ids.
+    private func changeOwner(of name: String, in parent: Descriptor, to entry: TarEntry) throws {
+        try retrying("chown", entry.path) {
+            fchownat(parent.fd, name, uid_t(truncatingIfNeeded: entry.uid), gid_t(truncatingIfNeeded: entry.gid),
+                     AT_SYMLINK_NOFOLLOW)
+        }
+    }
+
+    /// Throws for a failed call (`result` != 0): the errno `code` gets `explanation`, others their text.
+    static func check(_ result: Int32, _ entry: TarEntry, _ call: String, explaining code: Int32,
+                      _ explanation: @autoclosure () -> String) throws {
+        guard result != 0 else { return }
+        let failure = errno
+        throw ApplyError(
+            path: entry.path, reason: failure == code ? explanation() : "\(call): \(String(cString: strerror(failure)))")
     }
 
     /// containerd ignores ENOTSUP, and EPERM on objects other than files and directories.
@@ -222,18 +231,10 @@ public final class LayerApplier: TarConsumer {
         }
         switch mode {
         case .overlayUpper:
-            if mknodat(parent.fd, name, S_IFCHR, kni_makedev(0, 0)) != 0 {
-                let code = errno
-                throw ApplyError(
-                    path: entry.path,
-                    reason: code == EEXIST
-                        ? "the whiteout hides \"\(name)\", which this layer created"
-                        : "mknod \(name): \(String(cString: strerror(code)))")
-            }
-            try retrying("chown", entry.path) {
-                fchownat(parent.fd, name, uid_t(truncatingIfNeeded: entry.uid), gid_t(truncatingIfNeeded: entry.gid),
-                         AT_SYMLINK_NOFOLLOW)
-            }
+            try Self.check(
+                mknodat(parent.fd, name, S_IFCHR, kni_makedev(0, 0)), entry, "mknod \(name)",
+                explaining: EEXIST, "the whiteout hides \"\(name)\", which this layer created")
+            try changeOwner(of: name, in: parent, to: entry)
         case .plain:
             try parent.removeAll(name)
             cachedParent = nil
