@@ -62,6 +62,16 @@ func cli(_ arguments: [String], stdinFile: String? = nil) throws -> ProcessResul
         #expect(images.first?["names"] as? [String] == ["kni/missing-blob:v1"])
     }
 
+    @Test func progressIsDrawnOnATerminalOnly() throws {
+        let archive = try Fixtures.path("real/oci-gzip.tar")
+        // script(1) gives the command a terminal; its output is what the terminal showed.
+        let onTerminal = try run(["script", "-qec", "\(builtExecutable) verify \(archive)", "/dev/null"])
+        #expect(onTerminal.stdoutText.contains("verifying \(archive): "))
+        #expect(onTerminal.stdoutText.contains("\u{1b}[K"))
+        let piped = try cli(["verify", archive])
+        #expect(!piped.stderr.contains("verifying"))
+    }
+
     @Test func missingInputExits66() throws {
         let result = try cli(["verify", "/nonexistent/archive.tar"])
         #expect(result.status == 66)

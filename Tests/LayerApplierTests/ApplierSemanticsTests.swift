@@ -11,7 +11,7 @@ func xattr(_ path: String, _ name: String) throws -> String? {
     return result.status == 0 ? result.stdoutText : nil
 }
 
-@Suite struct ApplierSemanticsTests {
+@Suite(rootOnly) struct ApplierSemanticsTests {
     let lower: LayerSpec = [
         ["name": "d/file", "data": "below"], ["name": "d/sub/deep", "data": "deep"], ["name": "d/keep", "data": "k"],
         ["name": "o/old", "data": "old"], ["name": "o/olddir/x", "data": "x"],

@@ -108,7 +108,7 @@ func nowNanoseconds() -> Int64 {
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }
 
-@Suite(.serialized) struct ContainerdEqualityTests {
+@Suite(.serialized, rootOnly) struct ContainerdEqualityTests {
     /// overlayfs: layer 1 into a bind-mounted (plain) snapshot, the others into upper directories
     /// above the previous ones, exactly as containerd's snapshots hold them.
     @Test(arguments: equalityArchives)

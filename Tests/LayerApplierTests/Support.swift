@@ -1,5 +1,6 @@
 import Foundation
 import LayerApplier
+import Testing
 import TestSupport
 
 /// A layer built from tar-from-spec.py entries.
@@ -42,3 +43,7 @@ func lstatMode(_ path: String) -> mode_t? {
 }
 
 func exists(_ path: String) -> Bool { lstatMode(path) != nil }
+
+/// The applier's tests create devices, chown to foreign ids and set trusted.* xattrs: they need
+/// root, and say so instead of failing or passing without it.
+let rootOnly: ConditionTrait = .enabled(if: getuid() == 0, "needs root (mknod, chown, trusted.* xattrs)")
