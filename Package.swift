@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // kind-node-import: verified, atomic image import for Kind nodes.
 // Modules, in the order a layer travels through them:
 //   Core → Compression → Tar → OCI → Verification → LayerApplier → Commands → kind-node-import
@@ -13,6 +13,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // containerd's gRPC API (ContainerdAPI). swift-protobuf without its default traits, as
+        // grpc-swift-protobuf declares it, so full Foundation (ICU) is not linked.
+        .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0", traits: []),
     ],
     targets: [
         // C shims for what Swift cannot call directly (zlib's init macros); links zlib and libzstd.
@@ -43,6 +49,17 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "kind-node-import", dependencies: ["Commands"]),
+        // containerd 1.6's gRPC API: code generated from Protos/ by scripts/generate-protos, and a
+        // client connection over containerd's unix socket.
+        .target(
+            name: "ContainerdAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
 
         // Helpers for tests: temp dirs, running tools, locating fixtures and the built binary.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -52,5 +69,13 @@ let package = Package(
         .testTarget(
             name: "LayerApplierTests", dependencies: ["LayerApplier", "Verification", "OCI", "Tar", "Core", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
+        .testTarget(
+            name: "ContainerdAPITests",
+            dependencies: [
+                "ContainerdAPI", "Core", "TestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
     ]
 )
