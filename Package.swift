@@ -40,11 +40,19 @@ let package = Package(
         .target(name: "LayerApplier", dependencies: ["CLinuxShims", "Core", "Compression", "Tar"]),
         // One pass over an archive: hashes, decompresses and checks every image in it.
         .target(name: "Verification", dependencies: ["Core", "Compression", "Tar", "OCI"]),
+        // The atomic import: verify while spooling, then content, snapshots and records through containerd.
+        .target(
+            name: "Import",
+            dependencies: [
+                "ContainerdAPI", "Verification", "LayerApplier", "OCI", "Core",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ]
+        ),
         // The CLI's commands, in a library so tests can drive them.
         .target(
             name: "Commands",
             dependencies: [
-                "Verification", "LayerApplier", "OCI", "Core",
+                "Verification", "LayerApplier", "Import", "OCI", "Core",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,6 +77,7 @@ let package = Package(
         .testTarget(
             name: "LayerApplierTests", dependencies: ["LayerApplier", "Verification", "OCI", "Tar", "Core", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
+        .testTarget(name: "ImportTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "ContainerdAPITests",
             dependencies: [

@@ -27,15 +27,25 @@ public struct ArchiveContents: Sendable {
     }
 }
 
+/// Receives a copy of every regular file of the archive while it is verified (the importer
+/// spools blobs this way, so the archive is read once).
+public protocol ArchiveFileSink: AnyObject {
+    func fileBegan(path: String) throws
+    func fileData(_ bytes: UnsafeRawBufferPointer) throws
+    func fileEnded(path: String) throws
+}
+
 /// Consumes the outer tar stream of an archive and inspects every file in it.
 final class ArchiveScanner: TarConsumer {
     private let limits: InspectionLimits
     private let jsonBudget: JSONBudget
+    private let sink: (any ArchiveFileSink)?
     private var current: BlobInspector?
     private(set) var contents = ArchiveContents()
 
-    init(limits: InspectionLimits) {
+    init(limits: InspectionLimits, sink: (any ArchiveFileSink)? = nil) {
         self.limits = limits
+        self.sink = sink
         jsonBudget = JSONBudget(total: limits.maxJSONTotal)
     }
 
@@ -50,6 +60,7 @@ final class ArchiveScanner: TarConsumer {
         switch entry.type {
         case .regular:
             current = BlobInspector(path: path, limits: limits, jsonBudget: jsonBudget)
+            try sink?.fileBegan(path: path)
         case .symbolicLink:
             let target = entry.linkPath
             let base = target.hasPrefix("/") ? "" : path.split(separator: "/").dropLast().joined(separator: "/")
@@ -62,7 +73,9 @@ final class ArchiveScanner: TarConsumer {
     }
 
     func tarEntryData(_ bytes: UnsafeRawBufferPointer) throws {
-        current?.feed(bytes)
+        guard let current else { return }
+        current.feed(bytes)
+        try sink?.fileData(bytes)
     }
 
     func tarEntryEnded() throws {
@@ -70,6 +83,7 @@ final class ArchiveScanner: TarConsumer {
         current = nil
         let record = inspector.finish()
         contents.files[record.path] = record
+        try sink?.fileEnded(path: record.path)
     }
 
     /// Records how far the outer stream got.

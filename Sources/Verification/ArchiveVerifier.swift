@@ -23,9 +23,20 @@ public struct ArchiveVerifier: Sendable {
     /// Reads `input` to its end and checks every image in it.
     /// - Parameter progress: called with the bytes read so far, after every chunk.
     /// - Throws: `InputError` when reading fails; everything about the archive goes into the report.
-    public func verify(_ input: InputFile, progress: ((Int64) -> Void)? = nil) throws -> VerificationReport {
+    /// - Parameter sink: receives a copy of every regular file as it streams past.
+    public func verify(
+        _ input: InputFile, sink: (any ArchiveFileSink)? = nil, progress: ((Int64) -> Void)? = nil
+    ) throws -> VerificationReport {
+        try verifyReturningContents(input, sink: sink, progress: progress).report
+    }
+
+    /// `verify`, also returning what the scan learned of every file (the importer needs the
+    /// blobs' digests and layer facts).
+    public func verifyReturningContents(
+        _ input: InputFile, sink: (any ArchiveFileSink)? = nil, progress: ((Int64) -> Void)? = nil
+    ) throws -> (report: VerificationReport, contents: ArchiveContents) {
         var report = VerificationReport(archive: input.name, platform: platform.description)
-        let scanner = ArchiveScanner(limits: limits)
+        let scanner = ArchiveScanner(limits: limits, sink: sink)
         let parser = TarParser(consumer: scanner)
         do {
             try input.forEachChunk { chunk in
@@ -37,10 +48,10 @@ public struct ArchiveVerifier: Sendable {
             scanner.noteBytesRead(parser.offset)
             report.bytesRead = parser.offset
             report.problems.append(Self.outerFailure(error, at: parser.offset))
-            return report
+            return (report, scanner.contents)
         }
         scanner.noteBytesRead(parser.offset)
-        return check(scanner.contents, into: report)
+        return (check(scanner.contents, into: report), scanner.contents)
     }
 
     /// Checks what a scan found. Separate from reading so tests can feed contents directly.

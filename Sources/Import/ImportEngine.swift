@@ -1,0 +1,361 @@
+import ContainerdAPI
+import Core
+import GRPCCore
+import LayerApplier
+import OCI
+import Verification
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What to import and where.
+public struct ImportOptions: Sendable {
+    public var socket: String
+    public var namespace: String
+    public var snapshotter: String
+    public var platform: Platform
+    public var digestNames: Bool
+
+    public init(socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool) {
+        self.socket = socket
+        self.namespace = namespace
+        self.snapshotter = snapshotter
+        self.platform = platform
+        self.digestNames = digestNames
+    }
+}
+
+/// What an import did, per image.
+public struct ImportedImage: Sendable {
+    public var names: [String]
+    public var target: Digest
+    public var platform: String?
+    public var layersUnpacked: Int
+    public var layersReused: Int
+}
+
+public struct ImportSummary: Sendable {
+    public var images: [ImportedImage]
+    public var blobsStored: Int
+    public var blobsPresent: Int
+}
+
+/// Why an import stopped. Nothing it created stays visible: the lease is deleted and no image
+/// record was created or changed (or every one was restored).
+public enum ImportError: Error, CustomStringConvertible {
+    /// containerd cannot be reached or refused a call.
+    case containerd(String)
+    /// A layer applied to a different diff_id than the config says.
+    case diffIDMismatch(image: String, layer: Int, expected: Digest, found: Digest)
+    /// Applying a layer failed.
+    case unpack(image: String, layer: Int, digest: Digest, reason: String)
+    /// The archive uses something this importer does not handle yet.
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .containerd(let message): return "containerd: \(message)"
+        case .diffIDMismatch(let image, let layer, let expected, let found):
+            return "\(image): layer \(layer + 1) applied to \(found), the config says \(expected)"
+        case .unpack(let image, let layer, let digest, let reason):
+            return "\(image): layer \(layer + 1) \(digest): \(reason)"
+        case .unsupported(let what): return what
+        }
+    }
+}
+
+/// Phases 2–6 of docs/import-design.md, for an archive that verified clean and was spooled:
+/// lease, content, snapshots, then the image records last, all or none.
+@available(macOS 15.0, *)
+struct ImportTransaction {
+    let options: ImportOptions
+    let report: VerificationReport
+    let contents: ArchiveContents
+    let spool: Spool
+    let containerd: ContainerdConnection
+    let lease: String
+
+    var metadata: Metadata { containerd.metadata(lease: lease) }
+
+    func run() async throws -> ImportSummary {
+        guard report.format != "docker-save" else {
+            throw ImportError.unsupported(
+                "docker-save archives without index.json (Docker ≤ 24) are not imported yet; use an OCI or Docker ≥ 25 archive")
+        }
+        // Labels first: they depend on the config's chain IDs and are set when blobs are stored.
+        var labels: [Digest: [String: String]] = [:]
+        for image in report.images { try collectLabels(for: image, into: &labels) }
+        let (stored, present) = try await storeBlobs(labels: labels)
+        var imported: [ImportedImage] = []
+        for image in report.images {
+            imported.append(try await unpack(image))
+        }
+        try await writeRecords(for: imported)
+        return ImportSummary(images: imported, blobsStored: stored, blobsPresent: present)
+    }
+
+    // MARK: Content
+
+    /// GC references containerd sets (docs/import-design.md, phase 3).
+    private func collectLabels(for image: ImageReport, into labels: inout [Digest: [String: String]]) throws {
+        for (digest, file) in contents.files.compactMap({ path, file in ArchivePath.blobDigest(path).map { ($0, file) } }) {
+            guard case .kept(let bytes) = file.json else { continue }
+            if let index = try? JSONDecoder().decode(Index.self, from: Data(bytes)) {
+                for (position, child) in index.manifests.enumerated() {
+                    labels[digest, default: [:]]["containerd.io/gc.ref.content.m.\(position)"] = child.digest.description
+                }
+            } else if let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)) {
+                labels[digest, default: [:]]["containerd.io/gc.ref.content.config"] = manifest.config.digest.description
+                for (position, layer) in manifest.layers.enumerated() {
+                    labels[digest, default: [:]]["containerd.io/gc.ref.content.l.\(position)"] = layer.digest.description
+                }
+            }
+        }
+        let diffIDs = image.layers.compactMap(\.diffID)
+        for layer in image.layers {
+            if let diffID = layer.diffID {
+                labels[layer.digest, default: [:]]["containerd.io/uncompressed"] = diffID.description
+            }
+        }
+        if let config = image.config, let top = chainIDs(diffIDs).last {
+            labels[config, default: [:]]["containerd.io/gc.ref.snapshot.\(options.snapshotter)"] = top.description
+        }
+    }
+
+    /// Every blob of the archive into the content store (as `ctr import` does); present ones get
+    /// their labels updated. Returns (stored, already present).
+    private func storeBlobs(labels: [Digest: [String: String]]) async throws -> (Int, Int) {
+        var stored = 0
+        var present = 0
+        for (path, file) in contents.files.sorted(by: { $0.key < $1.key }) {
+            guard let digest = ArchivePath.blobDigest(path), let spooled = spool.file(for: path) else { continue }
+            let wanted = labels[digest] ?? [:]
+            if let info = try await existingInfo(digest) {
+                present += 1
+                let missing = wanted.filter { info.labels[$0.key] != $0.value }
+                if !missing.isEmpty {
+                    _ = try await containerd.content.update(
+                        .with {
+                            $0.info = .with { info in
+                                info.digest = digest.description
+                                info.labels = missing
+                            }
+                            $0.updateMask = .with { $0.paths = missing.keys.map { "labels.\($0)" } }
+                        }, metadata: metadata)
+                }
+                continue
+            }
+            try await ContentWriter(containerd: containerd, metadata: metadata)
+                .write(file: spooled, size: file.size, digest: digest, labels: wanted)
+            stored += 1
+        }
+        return (stored, present)
+    }
+
+    private func existingInfo(_ digest: Digest) async throws -> Containerd_Services_Content_V1_Info? {
+        do {
+            return try await containerd.content.info(.with { $0.digest = digest.description }, metadata: metadata).info
+        } catch let error as RPCError where error.code == .notFound {
+            return nil
+        }
+    }
+
+    // MARK: Snapshots
+
+    private func unpack(_ image: ImageReport) async throws -> ImportedImage {
+        let diffIDs = image.layers.compactMap(\.diffID)
+        let chains = chainIDs(diffIDs)
+        var unpacked = 0
+        var reused = 0
+        for (position, layer) in image.layers.enumerated() {
+            let chain = chains[position]
+            if try await isCommitted(chain) {
+                reused += 1
+                continue
+            }
+            let key = "extract-\(UInt64.random(in: 0...UInt64.max))-\(chain.hex)"
+            let mounts = try await containerd.snapshots.prepare(
+                .with {
+                    $0.snapshotter = options.snapshotter
+                    $0.key = key
+                    $0.parent = position > 0 ? chains[position - 1].description : ""
+                    $0.labels = ["containerd.io/snapshot.ref": chain.description]
+                }, metadata: metadata
+            ).mounts
+            do {
+                try apply(layer, of: image, at: position, expected: diffIDs[position], into: mounts)
+            } catch {
+                _ = try? await containerd.snapshots.remove(.with { $0.snapshotter = options.snapshotter; $0.key = key }, metadata: metadata)
+                throw error
+            }
+            do {
+                _ = try await containerd.snapshots.commit(
+                    .with {
+                        $0.snapshotter = options.snapshotter
+                        $0.name = chain.description
+                        $0.key = key
+                    }, metadata: metadata)
+                unpacked += 1
+            } catch let error as RPCError where error.code == .alreadyExists {
+                // Another import committed the same chain meanwhile: use theirs.
+                _ = try? await containerd.snapshots.remove(.with { $0.snapshotter = options.snapshotter; $0.key = key }, metadata: metadata)
+                reused += 1
+            }
+        }
+        return ImportedImage(
+            names: try recordNames(image), target: image.target ?? image.manifest ?? Digest.of([]),
+            platform: image.platform, layersUnpacked: unpacked, layersReused: reused)
+    }
+
+    private func isCommitted(_ chain: Digest) async throws -> Bool {
+        do {
+            let info = try await containerd.snapshots.stat(
+                .with {
+                    $0.snapshotter = options.snapshotter
+                    $0.key = chain.description
+                }, metadata: metadata
+            ).info
+            return info.kind == .committed
+        } catch let error as RPCError where error.code == .notFound {
+            return false
+        }
+    }
+
+    /// Applies one layer from the spool into the snapshot's mounts with our applier.
+    private func apply(
+        _ layer: LayerReport, of image: ImageReport, at position: Int, expected: Digest, into mounts: [Containerd_Types_Mount]
+    ) throws {
+        guard mounts.count == 1, let mount = mounts.first else {
+            throw ImportError.unsupported("snapshotter \(options.snapshotter) returned \(mounts.count) mounts; only one bind or overlay mount is handled")
+        }
+        let root: String
+        let mode: ApplyMode
+        switch mount.type {
+        case "bind":
+            root = mount.source
+            mode = .plain
+        case "overlay":
+            func option(_ name: String) -> String? {
+                mount.options.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+            }
+            guard let upper = option("upperdir") else {
+                throw ImportError.unsupported("overlay mount without upperdir (a read-only view) cannot be unpacked into")
+            }
+            root = upper
+            let lowers = option("lowerdir").map { $0.split(separator: ":").map(String.init) } ?? []
+            mode = .overlayUpper(lowers: lowers, userXattr: mount.options.contains("userxattr"))
+        default:
+            throw ImportError.unsupported("mount type \(mount.type) of snapshotter \(options.snapshotter) is not handled yet")
+        }
+        guard let spooled = spool.file(for: "blobs/sha256/\(layer.digest.hex)") else {
+            throw ImportError.unpack(image: image.label, layer: position, digest: layer.digest, reason: "not in the spool")
+        }
+        let applied: AppliedLayer
+        do {
+            let application = try LayerApplication(root: root, mode: mode)
+            try InputFile(path: spooled).forEachChunk { try application.feed($0) }
+            applied = try application.finish()
+        } catch {
+            throw ImportError.unpack(image: image.label, layer: position, digest: layer.digest, reason: "\(error)")
+        }
+        guard applied.diffID == expected else {
+            throw ImportError.diffIDMismatch(image: image.label, layer: position, expected: expected, found: applied.diffID)
+        }
+    }
+
+    // MARK: Records
+
+    /// Names as CRI looks them up: io.containerd.image.name, a full ref.name or RepoTags,
+    /// normalized; with --digests (or without any name) `import-<date>@<manifest digest>`.
+    private func recordNames(_ image: ImageReport) throws -> [String] {
+        var names: [String] = []
+        for name in image.names where name.contains("/") || name.contains(":") {
+            if let normalized = try? ImageReference(normalizing: name).description, !names.contains(normalized) {
+                names.append(normalized)
+            }
+        }
+        if options.digestNames || names.isEmpty, let target = image.target ?? image.manifest {
+            names.append("import-\(UTCTime.format(UTCTime.now(), "%Y-%m-%d"))@\(target)")
+        }
+        return names
+    }
+
+    /// Creates or updates every record; on any failure restores what was there: all or none.
+    private func writeRecords(for images: [ImportedImage]) async throws {
+        var undo: [(name: String, previous: Containerd_Services_Images_V1_Image?)] = []
+        do {
+            for image in images {
+                guard let file = contents.files["blobs/sha256/\(image.target.hex)"] else { continue }
+                let target = Containerd_Types_Descriptor.with {
+                    $0.mediaType = Self.mediaType(of: file)
+                    $0.digest = image.target.description
+                    $0.size = file.size
+                }
+                for name in image.names {
+                    let previous = try await existingImage(name)
+                    let record = Containerd_Services_Images_V1_Image.with {
+                        $0.name = name
+                        $0.target = target
+                    }
+                    if previous != nil {
+                        _ = try await containerd.images.update(
+                            .with {
+                                $0.image = record
+                                $0.updateMask = .with { $0.paths = ["target"] }
+                            }, metadata: containerd.metadata())
+                    } else {
+                        _ = try await containerd.images.create(.with { $0.image = record }, metadata: containerd.metadata())
+                    }
+                    undo.append((name, previous))
+                }
+            }
+        } catch {
+            for (name, previous) in undo.reversed() {
+                if let previous {
+                    _ = try? await containerd.images.update(
+                        .with {
+                            $0.image = previous
+                            $0.updateMask = .with { $0.paths = ["target"] }
+                        }, metadata: containerd.metadata())
+                } else {
+                    _ = try? await containerd.images.delete(.with { $0.name = name }, metadata: containerd.metadata())
+                }
+            }
+            throw error
+        }
+    }
+
+    private func existingImage(_ name: String) async throws -> Containerd_Services_Images_V1_Image? {
+        do {
+            return try await containerd.images.get(.with { $0.name = name }, metadata: containerd.metadata()).image
+        } catch let error as RPCError where error.code == .notFound {
+            return nil
+        }
+    }
+
+    /// The media type a record's target needs: the document's own, else guessed from its keys.
+    static func mediaType(of file: BlobRecord) -> String {
+        guard case .kept(let bytes) = file.json,
+            let document = try? JSONDecoder().decode(MediaTypeProbe.self, from: Data(bytes))
+        else { return MediaType.ociManifest }
+        if let type = document.mediaType { return type }
+        return document.manifests != nil ? MediaType.ociIndex : MediaType.ociManifest
+    }
+
+    private struct MediaTypeProbe: Decodable {
+        var mediaType: String?
+        var manifests: [Descriptor]?
+    }
+}
+
+/// Paths of an OCI layout.
+enum ArchivePath {
+    /// The digest of `blobs/sha256/<hex>`.
+    static func blobDigest(_ path: String) -> Digest? {
+        guard path.hasPrefix("blobs/sha256/") else { return nil }
+        return Digest(hex: String(path.dropFirst("blobs/sha256/".count)))
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// A private containerd (scripts/private-containerd) for one test, stopped whatever happens.
+final class PrivateContainerd {
+    static let script = packageRoot.appendingPathComponent("scripts/private-containerd").path
+    let temp: TemporaryDirectory
+    let directory: String
+    let socket: String
+
+    init() throws {
+        temp = try TemporaryDirectory()
+        directory = temp.path("containerd")
+        socket = try runChecked([Self.script, "start", directory]).stdoutText
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
+        _ = try? run([Self.script, "stop", directory])
+    }
+
+    /// `ctr -n k8s.io ARGS` against this containerd.
+    func ctr(_ arguments: [String]) throws -> ProcessResult {
+        try runChecked(["ctr", "-a", socket, "-n", "k8s.io"] + arguments)
+    }
+
+    /// Image name → target digest.
+    func images() throws -> [String: String] {
+        var records: [String: String] = [:]
+        for line in try ctr(["images", "ls"]).stdoutText.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            records[String(fields[0])] = String(fields[2])
+        }
+        return records
+    }
+
+    func contentDigests() throws -> Set<String> {
+        Set(try ctr(["content", "ls", "-q"]).stdoutText.split(separator: "\n").map(String.init))
+    }
+
+    /// `kind-node-import import` with kind's flags against this containerd.
+    func importArchive(_ archive: String, _ extra: [String] = []) throws -> ProcessResult {
+        try run(
+            [builtExecutable, "import", "--address", socket, "--all-platforms", "--snapshotter=overlayfs"] + extra
+                + ["-"], stdinFile: archive)
+    }
+
+    /// What the image prints when run (its Cmd cats /etc/hello.txt).
+    func runImage(_ name: String) throws -> String {
+        try ctr(["run", "--rm", name, "kni-test-\(UUID().uuidString.prefix(8))"]).stdoutText
+    }
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root to run containerd")) struct ImportCommandTests {
+    @Test(arguments: [
+        ("real/oci-gzip.tar", "docker.io/kni/sample:gzip"),
+        ("real/oci-zstd.tar", "docker.io/kni/sample:zstd"),
+        ("handmade/docker25-good.tar", "docker.io/kni/docker25-good:v1"),
+        ("handmade/oci-mixed.tar", "docker.io/kni/oci-mixed:v1"),
+        ("handmade/oci-multiplatform.tar", "docker.io/kni/oci-multiplatform:v1"),
+    ])
+    func soundArchivesImportAndRun(fixture: String, name: String) throws {
+        let containerd = try PrivateContainerd()
+        let result = try containerd.importArchive(try Fixtures.path(fixture))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutText.contains("imported  \(name)"))
+        #expect(try containerd.images().keys.contains(name))
+        #expect(try containerd.runImage(name) == "hello from kind-node-import\n")
+    }
+
+    @Test(arguments: [
+        "wrong-diffid.tar", "count-mismatch.tar", "docker25-defect-count.tar", "docker25-defect-order.tar",
+        "corrupted-blob.tar", "missing-blob.tar", "traversal.tar", "hardlink-escape.tar", "truncated.tar",
+        "two-images-one-bad.tar",
+    ])
+    func brokenArchivesLeaveNothingBehind(fixture: String) throws {
+        let containerd = try PrivateContainerd()
+        let result = try containerd.importArchive(try Fixtures.path("handmade/" + fixture))
+        #expect(result.status == 65, "\(result.stderr)")
+        #expect(result.stderr.contains("refused, nothing was imported"))
+        #expect(try containerd.images().isEmpty)
+        #expect(try containerd.contentDigests().isEmpty)
+        #expect(try containerd.ctr(["snapshots", "ls"]).stdoutText.split(separator: "\n").count <= 1)
+    }
+
+    @Test func aBrokenImageNeverReplacesTheTagItClaims() throws {
+        let containerd = try PrivateContainerd()
+        let temp = try TemporaryDirectory()
+        // A sound image under the name the broken fixture uses.
+        let good = temp.path("good.tar")
+        let spec = #"[[{"name": "bin/busybox", "data": "x", "mode": 493}]]"#
+        try runChecked([
+            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, good,
+            "docker.io/kni/wrong-diffid:v1", spec,
+        ])
+        #expect(try containerd.importArchive(good).status == 0)
+        let before = try containerd.images()
+        #expect(before["docker.io/kni/wrong-diffid:v1"] != nil)
+        let broken = try containerd.importArchive(try Fixtures.path("handmade/wrong-diffid.tar"))
+        #expect(broken.status == 65)
+        #expect(try containerd.images() == before)
+    }
+
+    @Test func reimportingReusesBlobsAndSnapshots() throws {
+        let containerd = try PrivateContainerd()
+        let archive = try Fixtures.path("real/oci-gzip.tar")
+        #expect(try containerd.importArchive(archive).status == 0)
+        let again = try containerd.importArchive(archive)
+        #expect(again.status == 0)
+        #expect(again.stdoutText.contains("layers unpacked=0 reused=4"))
+        #expect(again.stderr.contains("0 blobs stored"))
+    }
+
+    @Test func digestsFlagAddsCtrStyleNames() throws {
+        let containerd = try PrivateContainerd()
+        #expect(try containerd.importArchive(try Fixtures.path("real/oci-gzip.tar"), ["--digests"]).status == 0)
+        let names = try containerd.images().keys
+        #expect(names.contains { $0.hasPrefix("import-") && $0.contains("@sha256:") })
+        #expect(names.contains("docker.io/kni/sample:gzip"))
+    }
+
+    @Test func twoImportsOfTheSameImageAtOnceBothSucceed() async throws {
+        let containerd = try PrivateContainerd()
+        let archive = try Fixtures.path("real/oci-zstd.tar")
+        let socket = containerd.socket
+        let command = [builtExecutable, "import", "--address", socket, "--snapshotter=overlayfs", "-"]
+        async let first = Task.detached { try run(command, stdinFile: archive).status }.value
+        async let second = Task.detached { try run(command, stdinFile: archive).status }.value
+        #expect(try await [first, second] == [0, 0])
+        #expect(try containerd.runImage("docker.io/kni/sample:zstd") == "hello from kind-node-import\n")
+    }
+
+    /// The unpacked snapshots equal the ones `ctr images import` makes of the same archive.
+    @Test func unpackedTreesEqualCtrs() throws {
+        let temp = try TemporaryDirectory()
+        let tool = packageRoot.appendingPathComponent("scripts/containerd-layer-trees").path
+        let archive = try Fixtures.path("real/oci-gzip.tar")
+        let theirs = try runChecked([tool, archive, temp.path("ctr")]).stdoutText
+        let ours = try runChecked([tool, archive, temp.path("ours"), "--importer", builtExecutable]).stdoutText
+        // Same diff_ids and chain IDs per layer.
+        func chains(_ output: String) -> [String] { output.split(separator: "\n").map { $0.split(separator: " ")[0...2].joined(separator: " ") } }
+        #expect(chains(ours) == chains(theirs))
+        for index in 0..<chains(ours).count {
+            func lines(_ side: String) throws -> [String] {
+                try String(contentsOfFile: temp.path("\(side)/layer-\(index).manifest"), encoding: .utf8)
+                    .split(separator: "\n").map { line in
+                        // Times of "now" (created parents, whiteout devices) differ between the two runs.
+                        line.split(separator: " ").filter { !$0.hasPrefix("mtime=17") && !$0.hasPrefix("mtime=18") }
+                            .joined(separator: " ")
+                    }
+            }
+            #expect(try lines("ours") == lines("ctr"), "layer \(index)")
+        }
+    }
+
+    @Test func unreachableContainerdExits69AndArchiveErrorsComeFirst() throws {
+        let missing = try run(
+            [builtExecutable, "import", "--address", "/nonexistent/containerd.sock", try Fixtures.path("real/oci-gzip.tar")])
+        #expect(missing.status == 69)
+        #expect(missing.stderr.contains("/nonexistent/containerd.sock"))
+        let broken = try run(
+            [builtExecutable, "import", "--address", "/nonexistent/containerd.sock", try Fixtures.path("handmade/wrong-diffid.tar")])
+        #expect(broken.status == 65)
+        #expect(try run([builtExecutable, "import", "/nonexistent/archive.tar"]).status == 66)
+    }
+}
