@@ -38,8 +38,11 @@ public struct ImportCommand: ParsableCommand {
     @Option(help: "containerd namespace (env CONTAINERD_NAMESPACE).")
     var namespace: String?
 
-    @Option(help: "Snapshotter to unpack into.")
-    var snapshotter: String = "overlayfs"
+    @Option(help: "Snapshotter to unpack into; auto: the CRI snapshotter of the node's containerd config, else overlayfs.")
+    var snapshotter: String = "auto"
+
+    @Option(help: "containerd's config, read by --snapshotter auto.")
+    var containerdConfig: String = NodeSnapshotter.defaultConfig
 
     @Option(help: "The platform to unpack, os/arch[/variant] (default: this machine's).")
     var platform: String?
@@ -66,7 +69,7 @@ public struct ImportCommand: ParsableCommand {
         let options = ImportOptions(
             socket: address ?? environment["CONTAINERD_ADDRESS"] ?? "/run/containerd/containerd.sock",
             namespace: namespace ?? environment["CONTAINERD_NAMESPACE"] ?? "k8s.io",
-            snapshotter: snapshotter,
+            snapshotter: snapshotter == "auto" ? NodeSnapshotter.detect(configPath: containerdConfig) : snapshotter,
             platform: platform.flatMap(Platform.init(parsing:)) ?? .current,
             digestNames: digests)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
