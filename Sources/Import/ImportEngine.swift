@@ -135,24 +135,50 @@ struct ImportTransaction {
             let wanted = labels[digest] ?? [:]
             if let info = try await existingInfo(digest) {
                 present += 1
-                let missing = wanted.filter { info.labels[$0.key] != $0.value }
-                if !missing.isEmpty {
-                    _ = try await containerd.content.update(
-                        .with {
-                            $0.info = .with { info in
-                                info.digest = digest.description
-                                info.labels = missing
-                            }
-                            $0.updateMask = .with { $0.paths = missing.keys.map { "labels.\($0)" } }
-                        }, metadata: metadata)
-                }
+                try await adopt(digest, info: info, labels: wanted)
                 continue
             }
-            try await ContentWriter(containerd: containerd, metadata: metadata)
-                .write(file: spooled, size: file.size, digest: digest, labels: wanted)
-            stored += 1
+            do {
+                try await ContentWriter(containerd: containerd, metadata: metadata)
+                    .write(file: spooled, size: file.size, digest: digest, labels: wanted)
+                stored += 1
+            } catch let error as RPCError where error.code == .alreadyExists {
+                // Another import stored it meanwhile.
+                present += 1
+                if let info = try await existingInfo(digest) { try await adopt(digest, info: info, labels: wanted) }
+            }
         }
         return (stored, present)
+    }
+
+    /// A blob that was already there: held by our lease until the records exist (another
+    /// import's lease may go away first) and given the labels this image needs.
+    private func adopt(_ digest: Digest, info: Containerd_Services_Content_V1_Info, labels: [String: String])
+        async throws
+    {
+        try await holdResource(digest.description, type: "content")
+        let missing = labels.filter { info.labels[$0.key] != $0.value }
+        guard !missing.isEmpty else { return }
+        _ = try await containerd.content.update(
+            .with {
+                $0.info = .with { info in
+                    info.digest = digest.description
+                    info.labels = missing
+                }
+                $0.updateMask = .with { $0.paths = missing.keys.map { "labels.\($0)" } }
+            }, metadata: metadata)
+    }
+
+    /// Adds an existing resource to our lease, so GC keeps it until the import ends.
+    private func holdResource(_ id: String, type: String) async throws {
+        _ = try await containerd.leases.addResource(
+            .with {
+                $0.id = lease
+                $0.resource = .with {
+                    $0.id = id
+                    $0.type = type
+                }
+            }, metadata: containerd.metadata())
     }
 
     private func existingInfo(_ digest: Digest) async throws -> Containerd_Services_Content_V1_Info? {
@@ -173,18 +199,28 @@ struct ImportTransaction {
         for (position, layer) in image.layers.enumerated() {
             let chain = chains[position]
             if try await isCommitted(chain) {
+                try await holdResource(chain.description, type: "snapshots/\(options.snapshotter)")
                 reused += 1
                 continue
             }
             let key = "extract-\(UInt64.random(in: 0...UInt64.max))-\(chain.hex)"
-            let mounts = try await containerd.snapshots.prepare(
-                .with {
-                    $0.snapshotter = options.snapshotter
-                    $0.key = key
-                    $0.parent = position > 0 ? chains[position - 1].description : ""
-                    $0.labels = ["containerd.io/snapshot.ref": chain.description]
-                }, metadata: metadata
-            ).mounts
+            let mounts: [Containerd_Types_Mount]
+            do {
+                mounts = try await containerd.snapshots.prepare(
+                    .with {
+                        $0.snapshotter = options.snapshotter
+                        $0.key = key
+                        $0.parent = position > 0 ? chains[position - 1].description : ""
+                        // containerd refuses the Prepare (AlreadyExists) once this chain is committed.
+                        $0.labels = ["containerd.io/snapshot.ref": chain.description]
+                    }, metadata: metadata
+                ).mounts
+            } catch let error as RPCError where error.code == .alreadyExists {
+                // Another import committed this chain since the Stat above: use theirs.
+                try await holdResource(chain.description, type: "snapshots/\(options.snapshotter)")
+                reused += 1
+                continue
+            }
             do {
                 try apply(layer, of: image, at: position, expected: diffIDs[position], into: mounts)
             } catch {
@@ -202,6 +238,7 @@ struct ImportTransaction {
             } catch let error as RPCError where error.code == .alreadyExists {
                 // Another import committed the same chain meanwhile: use theirs.
                 _ = try? await containerd.snapshots.remove(.with { $0.snapshotter = options.snapshotter; $0.key = key }, metadata: metadata)
+                try await holdResource(chain.description, type: "snapshots/\(options.snapshotter)")
                 reused += 1
             }
         }
@@ -295,20 +332,26 @@ struct ImportTransaction {
                     $0.size = file.size
                 }
                 for name in image.names {
-                    let previous = try await existingImage(name)
+                    var previous = try await existingImage(name)
                     let record = Containerd_Services_Images_V1_Image.with {
                         $0.name = name
                         $0.target = target
                     }
-                    if previous != nil {
-                        _ = try await containerd.images.update(
-                            .with {
-                                $0.image = record
-                                $0.updateMask = .with { $0.paths = ["target"] }
-                            }, metadata: containerd.metadata())
-                    } else {
-                        _ = try await containerd.images.create(.with { $0.image = record }, metadata: containerd.metadata())
+                    if previous == nil {
+                        do {
+                            _ = try await containerd.images.create(.with { $0.image = record }, metadata: containerd.metadata())
+                            undo.append((name, nil))
+                            continue
+                        } catch let error as RPCError where error.code == .alreadyExists {
+                            // Created by another import meanwhile: update it like any existing record.
+                            previous = try await existingImage(name)
+                        }
                     }
+                    _ = try await containerd.images.update(
+                        .with {
+                            $0.image = record
+                            $0.updateMask = .with { $0.paths = ["target"] }
+                        }, metadata: containerd.metadata())
                     undo.append((name, previous))
                 }
             }
