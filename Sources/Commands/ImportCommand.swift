@@ -56,6 +56,9 @@ public struct ImportCommand: ParsableCommand {
     @Option(help: "Directory for the private spool (default: next to containerd's root, else /var/tmp).")
     var spoolDirectory: String?
 
+    @Option(help: "Seconds containerd keeps what an interrupted import wrote before GC may collect it.")
+    var leaseExpiry: Int = 3600
+
     public init() {}
 
     public mutating func validate() throws {
@@ -71,7 +74,8 @@ public struct ImportCommand: ParsableCommand {
             namespace: namespace ?? environment["CONTAINERD_NAMESPACE"] ?? "k8s.io",
             snapshotter: snapshotter == "auto" ? NodeSnapshotter.detect(configPath: containerdConfig) : snapshotter,
             platform: platform.flatMap(Platform.init(parsing:)) ?? .current,
-            digestNames: digests)
+            digestNames: digests,
+            leaseExpiry: leaseExpiry)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
         _ = try openInput(archive)  // exit 66 before anything else when the input is missing
         let archive = self.archive

@@ -18,13 +18,19 @@ public struct ImportOptions: Sendable {
     public var snapshotter: String
     public var platform: Platform
     public var digestNames: Bool
+    /// How long containerd keeps what an interrupted import wrote before GC may collect it.
+    public var leaseExpiry: Int
 
-    public init(socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool) {
+    public init(
+        socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool,
+        leaseExpiry: Int = 3600
+    ) {
         self.socket = socket
         self.namespace = namespace
         self.snapshotter = snapshotter
         self.platform = platform
         self.digestNames = digestNames
+        self.leaseExpiry = leaseExpiry
     }
 }
 

@@ -4,6 +4,12 @@ import GRPCCore
 import OCI
 import Verification
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The outcome of one import, for the command to report.
 public enum ImportOutcome: Sendable {
     /// Every image of the archive is committed.
@@ -34,7 +40,7 @@ public struct Importer: Sendable {
         return try await ContainerdConnection.withConnection(socket: options.socket, namespace: options.namespace) {
             containerd in
             let lease = "kind-node-import-\(UInt64.random(in: 0...UInt64.max))"
-            let expiry = UTCTime.format(UTCTime.now() + 3600, "%Y-%m-%dT%H:%M:%SZ")
+            let expiry = UTCTime.format(UTCTime.now() + time_t(options.leaseExpiry), "%Y-%m-%dT%H:%M:%SZ")
             do {
                 _ = try await containerd.leases.create(
                     .with {

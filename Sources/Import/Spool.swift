@@ -16,9 +16,11 @@ public final class Spool: ArchiveFileSink {
     private var current: Int32 = -1
     private var counter = 0
 
-    /// Creates `kni-spool-XXXXXX` under `parent`.
+    /// Creates `kni-spool-<pid>-XXXXXX` under `parent`, first removing spools of processes that
+    /// no longer run (an import killed with SIGKILL cannot remove its own).
     public init(parent: String) throws {
-        var template = Array("\(parent)/kni-spool-XXXXXX".utf8CString)
+        Self.removeStale(in: parent)
+        var template = Array("\(parent)/kni-spool-\(getpid())-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in
             buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
         }
@@ -54,6 +56,28 @@ public final class Spool: ArchiveFileSink {
     public func fileEnded(path: String) throws {
         if current >= 0 { close(current) }
         current = -1
+    }
+
+    /// Removes `kni-spool-<pid>-*` directories whose process is gone.
+    static func removeStale(in parent: String) {
+        guard let directory = opendir(parent) else { return }
+        var stale: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let parts = name.split(separator: "-")
+            guard parts.count == 4, parts[0] == "kni", parts[1] == "spool", let pid = pid_t(parts[2]) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { stale.append(parent + "/" + name) }
+        }
+        closedir(directory)
+        for path in stale {
+            guard let files = opendir(path) else { continue }
+            while let entry = readdir(files) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { unlink(path + "/" + name) }
+            }
+            closedir(files)
+            rmdir(path)
+        }
     }
 
     /// Deletes the spool and everything in it.

@@ -154,6 +154,60 @@ final class PrivateContainerd {
         }
     }
 
+    /// SIGKILL while containerd is receiving: no record; once the lease expires, GC has removed
+    /// the content and snapshots; the next import removes the dead one's spool.
+    @Test(.timeLimit(.minutes(3))) func killedImportLeavesNothingAfterItsLeaseExpires() throws {
+        let containerd = try PrivateContainerd()
+        let temp = try TemporaryDirectory()
+        let big = temp.path("big.tar")
+        let spec = #"[[{"name": "a", "size": 200000000}], [{"name": "b", "size": 100000000}]]"#
+        try runChecked([
+            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, big, "docker.io/kni/big:v1", spec,
+        ])
+        let spool = temp.path("spool")
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtExecutable)
+        process.arguments = [
+            "import", "--address", containerd.socket, "--snapshotter=overlayfs", "--lease-expiry", "2",
+            "--spool-directory", spool, big,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill it once containerd holds its lease (it is storing or unpacking by then).
+        var leased = false
+        for _ in 0..<600 where !leased {
+            leased = try containerd.ctr(["leases", "ls", "-q"]).stdoutText.contains("kind-node-import-")
+            if !leased { usleep(20_000) }
+        }
+        #expect(leased, "the import never took a lease")
+        usleep(300_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(try containerd.images().isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).count == 1, "the killed import's spool")
+        // It had written something (committed blobs or an ingest in progress) that only its lease holds.
+        let ingests = try containerd.ctr(["content", "active"]).stdoutText.split(separator: "\n").count
+        #expect(try !containerd.contentDigests().isEmpty || ingests > 1)
+
+        // After the expiry, any GC run collects the lease and what it held.
+        sleep(3)
+        _ = try containerd.ctr(["leases", "create", "--id", "trigger-gc"])
+        _ = try containerd.ctr(["leases", "rm", "--sync", "trigger-gc"])
+        #expect(try containerd.ctr(["leases", "ls", "-q"]).stdoutText.isEmpty)
+        #expect(try containerd.contentDigests().isEmpty)
+        #expect(try containerd.ctr(["snapshots", "ls"]).stdoutText.split(separator: "\n").count <= 1)
+
+        // The next import removes the dead import's spool.
+        let next = try run(
+            [builtExecutable, "import", "--address", containerd.socket, "--snapshotter=overlayfs", "--spool-directory", spool,
+             try Fixtures.path("real/oci-gzip.tar")])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+    }
+
     @Test func unreachableContainerdExits69AndArchiveErrorsComeFirst() throws {
         let missing = try run(
             [builtExecutable, "import", "--address", "/nonexistent/containerd.sock", try Fixtures.path("real/oci-gzip.tar")])
