@@ -84,7 +84,7 @@ public struct ImportCommand: ParsableCommand {
         case .success(.imported(let report, let summary)):
             for image in summary.images {
                 writeStandardOutput(
-                    "imported  \(image.names.joined(separator: ","))  \(image.platform ?? "")  target=\(image.target)  layers unpacked=\(image.layersUnpacked) reused=\(image.layersReused)\n")
+                    "imported  \(image.names.joined(separator: ","))  \(image.platform ?? "")  target=\(image.target.digest)  layers unpacked=\(image.layersUnpacked) reused=\(image.layersReused)\n")
             }
             writeStandardError(
                 "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present\n")

@@ -37,7 +37,8 @@ public struct ImportOptions: Sendable {
 /// What an import did, per image.
 public struct ImportedImage: Sendable {
     public var names: [String]
-    public var target: Digest
+    /// What the records point at: the archive's index or manifest (docker-save: the manifest we wrote).
+    public var target: Containerd_Types_Descriptor
     public var platform: String?
     public var layersUnpacked: Int
     public var layersReused: Int
@@ -87,26 +88,108 @@ struct ImportTransaction {
     var metadata: Metadata { containerd.metadata(lease: lease) }
 
     func run() async throws -> ImportSummary {
-        guard report.format != "docker-save" else {
-            throw ImportError.unsupported(
-                "docker-save archives without index.json (Docker ≤ 24) are not imported yet; use an OCI or Docker ≥ 25 archive")
+        var blobs = ociBlobs()
+        var labels: [Digest: [String: String]] = [:]
+        var targets: [Containerd_Types_Descriptor] = []
+        if report.format == "docker-save" {
+            // Docker ≤ 24: no manifest in the archive; write the one ctr would (Docker schema 2).
+            let entries = try dockerManifestEntries()
+            for (image, entry) in zip(report.images, entries) {
+                targets.append(try synthesizeManifest(for: image, entry: entry, blobs: &blobs, labels: &labels))
+            }
+        } else {
+            for image in report.images {
+                guard let target = image.target, let file = contents.files["blobs/sha256/\(target.hex)"] else {
+                    throw ImportError.unsupported("\(image.label): no target blob")
+                }
+                targets.append(.with {
+                    $0.mediaType = Self.mediaType(of: file)
+                    $0.digest = target.description
+                    $0.size = file.size
+                })
+            }
+            collectDocumentLabels(into: &labels)
         }
         // Labels first: they depend on the config's chain IDs and are set when blobs are stored.
-        var labels: [Digest: [String: String]] = [:]
-        for image in report.images { try collectLabels(for: image, into: &labels) }
-        let (stored, present) = try await storeBlobs(labels: labels)
+        for image in report.images { collectLayerLabels(for: image, into: &labels) }
+        let (stored, present) = try await storeBlobs(blobs, labels: labels)
         var imported: [ImportedImage] = []
-        for image in report.images {
-            imported.append(try await unpack(image))
+        for (image, target) in zip(report.images, targets) {
+            imported.append(try await unpack(image, target: target, blobs: blobs))
         }
         try await writeRecords(for: imported)
         return ImportSummary(images: imported, blobsStored: stored, blobsPresent: present)
     }
 
+    /// A blob to store: its size and spooled copy.
+    typealias Blob = (size: Int64, spooled: String)
+
+    /// The blobs of an OCI layout (`blobs/sha256/<hex>`), all stored as `ctr import` does.
+    private func ociBlobs() -> [Digest: Blob] {
+        var blobs: [Digest: Blob] = [:]
+        for (path, file) in contents.files {
+            if let digest = ArchivePath.blobDigest(path), let spooled = spool.file(for: path) {
+                blobs[digest] = (file.size, spooled)
+            }
+        }
+        return blobs
+    }
+
+    private func dockerManifestEntries() throws -> [DockerManifestEntry] {
+        guard let file = contents.file(at: "manifest.json"), case .kept(let bytes) = file.json else {
+            throw ImportError.unsupported("manifest.json is not readable")
+        }
+        return try JSONDecoder().decode([DockerManifestEntry].self, from: Data(bytes))
+    }
+
+    /// Adds a docker-save image's config and layers to `blobs`, writes a Docker schema 2
+    /// manifest for them into the spool, and returns its descriptor (the record's target).
+    private func synthesizeManifest(
+        for image: ImageReport, entry: DockerManifestEntry, blobs: inout [Digest: Blob],
+        labels: inout [Digest: [String: String]]
+    ) throws -> Containerd_Types_Descriptor {
+        guard let configFile = contents.file(at: entry.config), let configSpool = spool.file(for: configFile.path) else {
+            throw ImportError.unsupported("\(image.label): config \(entry.config) is not in the spool")
+        }
+        blobs[configFile.digest] = (configFile.size, configSpool)
+        var layers: [Descriptor] = []
+        for path in entry.layers {
+            guard let file = contents.file(at: path), let spooled = spool.file(for: file.path) else {
+                throw ImportError.unsupported("\(image.label): layer \(path) is not in the spool")
+            }
+            blobs[file.digest] = (file.size, spooled)
+            let mediaType: String =
+                switch file.compression {
+                case .gzip: MediaType.dockerLayerGzip
+                case .zstd: MediaType.ociLayerZstd
+                case .none: MediaType.dockerLayer
+                }
+            layers.append(Descriptor(mediaType: mediaType, digest: file.digest, size: file.size))
+        }
+        let manifest = Manifest(
+            schemaVersion: 2, mediaType: MediaType.dockerManifest,
+            config: Descriptor(mediaType: MediaType.dockerConfig, digest: configFile.digest, size: configFile.size),
+            layers: layers, annotations: nil)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let bytes = [UInt8](try encoder.encode(manifest))
+        let digest = Digest.of(bytes)
+        blobs[digest] = (Int64(bytes.count), try spool.add(bytes))
+        labels[digest, default: [:]]["containerd.io/gc.ref.content.config"] = configFile.digest.description
+        for (position, layer) in layers.enumerated() {
+            labels[digest, default: [:]]["containerd.io/gc.ref.content.l.\(position)"] = layer.digest.description
+        }
+        return .with {
+            $0.mediaType = MediaType.dockerManifest
+            $0.digest = digest.description
+            $0.size = Int64(bytes.count)
+        }
+    }
+
     // MARK: Content
 
-    /// GC references containerd sets (docs/import-design.md, phase 3).
-    private func collectLabels(for image: ImageReport, into labels: inout [Digest: [String: String]]) throws {
+    /// GC references of the archive's indexes and manifests (docs/import-design.md, phase 3).
+    private func collectDocumentLabels(into labels: inout [Digest: [String: String]]) {
         for (digest, file) in contents.files.compactMap({ path, file in ArchivePath.blobDigest(path).map { ($0, file) } }) {
             guard case .kept(let bytes) = file.json else { continue }
             if let index = try? JSONDecoder().decode(Index.self, from: Data(bytes)) {
@@ -120,6 +203,10 @@ struct ImportTransaction {
                 }
             }
         }
+    }
+
+    /// Layers → their diff_id; config → the top snapshot of the unpacked platform.
+    private func collectLayerLabels(for image: ImageReport, into labels: inout [Digest: [String: String]]) {
         let diffIDs = image.layers.compactMap(\.diffID)
         for layer in image.layers {
             if let diffID = layer.diffID {
@@ -133,11 +220,10 @@ struct ImportTransaction {
 
     /// Every blob of the archive into the content store (as `ctr import` does); present ones get
     /// their labels updated. Returns (stored, already present).
-    private func storeBlobs(labels: [Digest: [String: String]]) async throws -> (Int, Int) {
+    private func storeBlobs(_ blobs: [Digest: Blob], labels: [Digest: [String: String]]) async throws -> (Int, Int) {
         var stored = 0
         var present = 0
-        for (path, file) in contents.files.sorted(by: { $0.key < $1.key }) {
-            guard let digest = ArchivePath.blobDigest(path), let spooled = spool.file(for: path) else { continue }
+        for (digest, blob) in blobs.sorted(by: { $0.key < $1.key }) {
             let wanted = labels[digest] ?? [:]
             if let info = try await existingInfo(digest) {
                 present += 1
@@ -146,7 +232,7 @@ struct ImportTransaction {
             }
             do {
                 try await ContentWriter(containerd: containerd, metadata: metadata)
-                    .write(file: spooled, size: file.size, digest: digest, labels: wanted)
+                    .write(file: blob.spooled, size: blob.size, digest: digest, labels: wanted)
                 stored += 1
             } catch let error as RPCError where error.code == .alreadyExists {
                 // Another import stored it meanwhile.
@@ -197,7 +283,9 @@ struct ImportTransaction {
 
     // MARK: Snapshots
 
-    private func unpack(_ image: ImageReport) async throws -> ImportedImage {
+    private func unpack(_ image: ImageReport, target: Containerd_Types_Descriptor, blobs: [Digest: Blob]) async throws
+        -> ImportedImage
+    {
         let diffIDs = image.layers.compactMap(\.diffID)
         let chains = chainIDs(diffIDs)
         var unpacked = 0
@@ -228,7 +316,7 @@ struct ImportTransaction {
                 continue
             }
             do {
-                try apply(layer, of: image, at: position, expected: diffIDs[position], into: mounts)
+                try apply(layer, of: image, at: position, expected: diffIDs[position], into: mounts, from: blobs[layer.digest])
             } catch {
                 _ = try? await containerd.snapshots.remove(.with { $0.snapshotter = options.snapshotter; $0.key = key }, metadata: metadata)
                 throw error
@@ -249,8 +337,8 @@ struct ImportTransaction {
             }
         }
         return ImportedImage(
-            names: try recordNames(image), target: image.target ?? image.manifest ?? Digest.of([]),
-            platform: image.platform, layersUnpacked: unpacked, layersReused: reused)
+            names: try recordNames(image, target: target), target: target, platform: image.platform,
+            layersUnpacked: unpacked, layersReused: reused)
     }
 
     private func isCommitted(_ chain: Digest) async throws -> Bool {
@@ -269,7 +357,8 @@ struct ImportTransaction {
 
     /// Applies one layer from the spool into the snapshot's mounts with our applier.
     private func apply(
-        _ layer: LayerReport, of image: ImageReport, at position: Int, expected: Digest, into mounts: [Containerd_Types_Mount]
+        _ layer: LayerReport, of image: ImageReport, at position: Int, expected: Digest, into mounts: [Containerd_Types_Mount],
+        from blob: Blob?
     ) throws {
         guard mounts.count == 1, let mount = mounts.first else {
             throw ImportError.unsupported("snapshotter \(options.snapshotter) returned \(mounts.count) mounts; only one bind or overlay mount is handled")
@@ -293,7 +382,7 @@ struct ImportTransaction {
         default:
             throw ImportError.unsupported("mount type \(mount.type) of snapshotter \(options.snapshotter) is not handled yet")
         }
-        guard let spooled = spool.file(for: "blobs/sha256/\(layer.digest.hex)") else {
+        guard let spooled = blob?.spooled else {
             throw ImportError.unpack(image: image.label, layer: position, digest: layer.digest, reason: "not in the spool")
         }
         let applied: AppliedLayer
@@ -313,15 +402,15 @@ struct ImportTransaction {
 
     /// Names as CRI looks them up: io.containerd.image.name, a full ref.name or RepoTags,
     /// normalized; with --digests (or without any name) `import-<date>@<manifest digest>`.
-    private func recordNames(_ image: ImageReport) throws -> [String] {
+    private func recordNames(_ image: ImageReport, target: Containerd_Types_Descriptor) throws -> [String] {
         var names: [String] = []
         for name in image.names where name.contains("/") || name.contains(":") {
             if let normalized = try? ImageReference(normalizing: name).description, !names.contains(normalized) {
                 names.append(normalized)
             }
         }
-        if options.digestNames || names.isEmpty, let target = image.target ?? image.manifest {
-            names.append("import-\(UTCTime.format(UTCTime.now(), "%Y-%m-%d"))@\(target)")
+        if options.digestNames || names.isEmpty {
+            names.append("import-\(UTCTime.format(UTCTime.now(), "%Y-%m-%d"))@\(target.digest)")
         }
         return names
     }
@@ -331,12 +420,7 @@ struct ImportTransaction {
         var undo: [(name: String, previous: Containerd_Services_Images_V1_Image?)] = []
         do {
             for image in images {
-                guard let file = contents.files["blobs/sha256/\(image.target.hex)"] else { continue }
-                let target = Containerd_Types_Descriptor.with {
-                    $0.mediaType = Self.mediaType(of: file)
-                    $0.digest = image.target.description
-                    $0.size = file.size
-                }
+                let target = image.target
                 for name in image.names {
                     var previous = try await existingImage(name)
                     let record = Containerd_Services_Images_V1_Image.with {

@@ -33,6 +33,14 @@ public final class Spool: ArchiveFileSink {
     /// The spooled copy of the archive file at `path` (normalized, as `ArchiveContents` names it).
     public func file(for path: String) -> String? { files[path] }
 
+    /// Spools a document the importer made itself (docker-save's manifest); returns its path.
+    func add(_ bytes: [UInt8]) throws -> String {
+        try fileBegan(path: "kind-node-import/\(counter + 1)")
+        try bytes.withUnsafeBytes { try fileData($0) }
+        try fileEnded(path: "")
+        return "\(directory)/\(counter)"
+    }
+
     public func fileBegan(path: String) throws {
         counter += 1
         let spooled = "\(directory)/\(counter)"

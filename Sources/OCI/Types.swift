@@ -34,6 +34,17 @@ public struct Manifest: Codable, Sendable {
     public var config: Descriptor
     public var layers: [Descriptor]
     public var annotations: [String: String]?
+
+    public init(
+        schemaVersion: Int?, mediaType: String?, config: Descriptor, layers: [Descriptor],
+        annotations: [String: String]? = nil
+    ) {
+        self.schemaVersion = schemaVersion
+        self.mediaType = mediaType
+        self.config = config
+        self.layers = layers
+        self.annotations = annotations
+    }
 }
 
 /// The parts of image-spec `config.md` this tool reads.

@@ -59,6 +59,8 @@ final class PrivateContainerd {
         ("handmade/docker25-good.tar", "docker.io/kni/docker25-good:v1"),
         ("handmade/oci-mixed.tar", "docker.io/kni/oci-mixed:v1"),
         ("handmade/oci-multiplatform.tar", "docker.io/kni/oci-multiplatform:v1"),
+        ("real/docker-archive.tar", "docker.io/kni/sample:v1"),
+        ("handmade/docker-legacy-symlinked.tar", "docker.io/kni/docker-legacy-symlinked:v1"),
     ])
     func soundArchivesImportAndRun(fixture: String, name: String) throws {
         let containerd = try PrivateContainerd()
@@ -100,6 +102,16 @@ final class PrivateContainerd {
         let broken = try containerd.importArchive(try Fixtures.path("handmade/wrong-diffid.tar"))
         #expect(broken.status == 65)
         #expect(try containerd.images() == before)
+    }
+
+    @Test func everyImageOfADockerSaveArchiveIsImportedWithAManifestLikeCtrWrites() throws {
+        let containerd = try PrivateContainerd()
+        let result = try containerd.importArchive(try Fixtures.path("handmade/docker-legacy-two-images.tar"))
+        #expect(result.status == 0, "\(result.stderr)")
+        let listing = try containerd.ctr(["images", "ls"]).stdoutText
+        #expect(listing.contains("application/vnd.docker.distribution.manifest.v2+json"))
+        #expect(try containerd.runImage("docker.io/kni/docker-legacy-two-images:v1") == "hello from kind-node-import\n")
+        #expect(try containerd.runImage("docker.io/kni/docker-legacy-two-images:v2") == "hello from v2\n")
     }
 
     @Test func reimportingReusesBlobsAndSnapshots() throws {
