@@ -70,6 +70,11 @@ public final class InputFile {
         }
     }
 
+    /// Moves the read position to `offset` (regular files only).
+    public func seek(to offset: Int64) throws(InputError) {
+        guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else { throw .read(path: name, errno: errno) }
+    }
+
     /// Feeds the whole input to `sink` in chunks of `chunkSize` bytes.
     public func forEachChunk(chunkSize: Int = 1 << 20, _ sink: ByteSink) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)

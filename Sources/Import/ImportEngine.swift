@@ -231,7 +231,7 @@ struct ImportTransaction {
                 continue
             }
             do {
-                try await ContentWriter(containerd: containerd, metadata: metadata)
+                try await ContentWriter(socket: options.socket, namespace: options.namespace, lease: lease)
                     .write(file: blob.spooled, size: blob.size, digest: digest, labels: wanted)
                 stored += 1
             } catch let error as RPCError where error.code == .alreadyExists {
