@@ -97,6 +97,9 @@ public struct ImportCommand: ParsableCommand {
         case .failure(let error as InputError):
             writeStandardError("kind-node-import: \(error)\n")
             throw ExitCode(ExitStatus.ioError.rawValue)
+        case .failure(let error as ImportError) where error.isDataError:
+            writeStandardError("kind-node-import: import refused, nothing was committed: \(error)\n")
+            throw ExitCode(ExitStatus.dataError.rawValue)
         case .failure(let error):
             writeStandardError("kind-node-import: import failed, nothing was committed: \(error)\n")
             throw ExitCode(ExitStatus.unavailable.rawValue)

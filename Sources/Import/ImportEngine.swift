@@ -62,6 +62,14 @@ public enum ImportError: Error, CustomStringConvertible {
     /// The archive uses something this importer does not handle yet.
     case unsupported(String)
 
+    /// The archive's content is at fault (exit 65), not containerd or this node (exit 69).
+    public var isDataError: Bool {
+        switch self {
+        case .diffIDMismatch, .unpack: return true
+        case .containerd, .unsupported: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case .containerd(let message): return "containerd: \(message)"
@@ -99,7 +107,7 @@ struct ImportTransaction {
             }
         } else {
             for image in report.images {
-                guard let target = image.target, let file = contents.files["blobs/sha256/\(target.hex)"] else {
+                guard let target = image.target, let file = contents.blob(target) else {
                     throw ImportError.unsupported("\(image.label): no target blob")
                 }
                 targets.append(.with {
@@ -128,7 +136,7 @@ struct ImportTransaction {
     private func ociBlobs() -> [Digest: Blob] {
         var blobs: [Digest: Blob] = [:]
         for (path, file) in contents.files {
-            if let digest = ArchivePath.blobDigest(path), let spooled = spool.file(for: path) {
+            if let digest = ArchiveContents.blobDigest(atPath: path), let spooled = spool.file(for: path) {
                 blobs[digest] = (file.size, spooled)
             }
         }
@@ -190,7 +198,7 @@ struct ImportTransaction {
 
     /// GC references of the archive's indexes and manifests (docs/import-design.md, phase 3).
     private func collectDocumentLabels(into labels: inout [Digest: [String: String]]) {
-        for (digest, file) in contents.files.compactMap({ path, file in ArchivePath.blobDigest(path).map { ($0, file) } }) {
+        for (digest, file) in contents.files.compactMap({ path, file in ArchiveContents.blobDigest(atPath: path).map { ($0, file) } }) {
             guard case .kept(let bytes) = file.json else { continue }
             if let index = try? JSONDecoder().decode(Index.self, from: Data(bytes)) {
                 for (position, child) in index.manifests.enumerated() {
@@ -481,14 +489,5 @@ struct ImportTransaction {
     private struct MediaTypeProbe: Decodable {
         var mediaType: String?
         var manifests: [Descriptor]?
-    }
-}
-
-/// Paths of an OCI layout.
-enum ArchivePath {
-    /// The digest of `blobs/sha256/<hex>`.
-    static func blobDigest(_ path: String) -> Digest? {
-        guard path.hasPrefix("blobs/sha256/") else { return nil }
-        return Digest(hex: String(path.dropFirst("blobs/sha256/".count)))
     }
 }

@@ -12,7 +12,6 @@ import Musl
 /// the kernel has it, else walks the path one component at a time with O_NOFOLLOW.
 final class RootedDirectory {
     let root: Descriptor
-    let path: String
     /// False once openat2 answered ENOSYS (or when tests force the walk).
     var useOpenat2: Bool
 
@@ -20,7 +19,6 @@ final class RootedDirectory {
     static let maxSymlinks = 255
 
     init(path: String, useOpenat2: Bool = true) throws(SystemCallError) {
-        self.path = path
         root = Descriptor(try retrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
         self.useOpenat2 = useOpenat2
     }

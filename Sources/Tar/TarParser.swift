@@ -62,11 +62,6 @@ public final class TarParser {
     private var currentEntry: TarEntry?
     /// Bytes consumed so far.
     public private(set) var offset: Int64 = 0
-    /// True once the end-of-archive marker (two zero blocks) was read.
-    public var reachedEndMarker: Bool {
-        if case .ended = state { return true }
-        return false
-    }
 
     public init(consumer: any TarConsumer, metadataLimit: Int = TarParser.defaultMetadataLimit) {
         self.consumer = consumer

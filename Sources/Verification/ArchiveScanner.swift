@@ -23,7 +23,16 @@ public struct ArchiveContents: Sendable {
 
     /// The blob of an OCI layout with this digest (`blobs/sha256/<hex>`).
     public func blob(_ digest: Digest) -> BlobRecord? {
-        files["blobs/sha256/\(digest.hex)"]
+        files[Self.blobPath(digest)]
+    }
+
+    /// `blobs/sha256/<hex>`: where an OCI layout keeps a blob.
+    public static func blobPath(_ digest: Digest) -> String { "blobs/sha256/\(digest.hex)" }
+
+    /// The digest an OCI layout path `blobs/sha256/<hex>` names; nil for any other path.
+    public static func blobDigest(atPath path: String) -> Digest? {
+        guard path.hasPrefix("blobs/sha256/") else { return nil }
+        return Digest(hex: String(path.dropFirst("blobs/sha256/".count)))
     }
 }
 

@@ -541,7 +541,7 @@ struct ImageChecks {
 
     // MARK: Helpers
 
-    private func blobPath(_ digest: Digest) -> String { "blobs/sha256/\(digest.hex)" }
+    private func blobPath(_ digest: Digest) -> String { ArchiveContents.blobPath(digest) }
 
     /// The digest a `blobs/sha256/<hex>` or `<hex>.json` path names.
     static func blobDigest(_ path: String) -> Digest? {
