@@ -87,7 +87,8 @@ public struct ImportCommand: ParsableCommand {
                     "imported  \(image.names.joined(separator: ","))  \(image.platform ?? "")  target=\(image.target.digest)  layers unpacked=\(image.layersUnpacked) reused=\(image.layersReused)\n")
             }
             writeStandardError(
-                "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present\n")
+                "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present; "
+                    + summary.phases.map { "\($0.phase) \(formatSeconds($0.seconds))" }.joined(separator: ", ") + "\n")
         case .success(.refused(let report)):
             for problem in report.problems {
                 writeStandardError("\(problem.severity.rawValue): \(problem)\n")

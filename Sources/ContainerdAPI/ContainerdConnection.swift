@@ -3,6 +3,8 @@
 
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import NIOCore
+import NIOHTTP2
 
 /// One containerd, one namespace. Make one with `ContainerdConnection.withConnection`: the
 /// connection lives for the closure, then shuts down gracefully (in-flight calls finish).
@@ -68,6 +70,7 @@ public struct ContainerdConnection: Sendable {
         try .http2NIOPosix(
             target: .unixDomainSocket(path: socket),
             transportSecurity: .plaintext,
+            config: transportConfig,
             serviceConfig: ServiceConfig(methodConfig: [
                 MethodConfig(
                     names: [MethodConfig.Name(service: "")],  // every method
@@ -76,6 +79,20 @@ public struct ContainerdConnection: Sendable {
                 )
             ])
         )
+    }
+
+    /// grpc-swift's defaults, with `BandwidthPingFilter` in front of the HTTP/2 handler of every
+    /// connection (the transport's only hook into the pipeline is this callback).
+    static var transportConfig: Transport.Config {
+        var config = Transport.Config.defaults
+        config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+            // Called on the channel's event loop once the gRPC pipeline is set up.
+            channel.eventLoop.makeCompletedFuture {
+                let http2 = try channel.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self)
+                try channel.pipeline.syncOperations.addHandler(BandwidthPingFilter(), position: .before(http2))
+            }
+        }
+        return config
     }
 
     /// Connects to the containerd listening on `socket`, runs `body` with the connection and shuts

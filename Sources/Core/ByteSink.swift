@@ -15,3 +15,10 @@ public func formatBytes(_ count: Int64) -> String {
     let tenths = (value * 10).rounded() / 10
     return "\(tenths) \(units[unit])"
 }
+
+/// Seconds with two decimals ("1.25 s").
+public func formatSeconds(_ seconds: Double) -> String {
+    let hundredths = Int((seconds * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction) s"
+}

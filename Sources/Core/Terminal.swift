@@ -45,7 +45,7 @@ public final class ProgressLine {
     /// Redraws the line with `text` if enough time has passed.
     public func update(_ text: @autoclosure () -> String) {
         guard enabled else { return }
-        let now = Self.monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         guard now - lastDraw >= 200_000_000 else { return }
         lastDraw = now
         drawn = true
@@ -57,11 +57,5 @@ public final class ProgressLine {
         guard enabled, drawn else { return }
         drawn = false
         writeStandardError("\r\u{1b}[K")
-    }
-
-    private static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }

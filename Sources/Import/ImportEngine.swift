@@ -48,6 +48,14 @@ public struct ImportSummary: Sendable {
     public var images: [ImportedImage]
     public var blobsStored: Int
     public var blobsPresent: Int
+    /// Wall time of each phase, in the order they started (phases may overlap).
+    public var phases: [PhaseTime] = []
+}
+
+/// How long one phase of an import took.
+public struct PhaseTime: Sendable, Codable {
+    public var phase: String
+    public var seconds: Double
 }
 
 /// Why an import stopped. Nothing it created stays visible: the lease is deleted and no image
@@ -84,8 +92,11 @@ public enum ImportError: Error, CustomStringConvertible {
 
 /// Phases 2–6 of docs/import-design.md, for an archive that verified clean and was spooled:
 /// lease, content, snapshots, then the image records last, all or none.
+///
+/// `@unchecked Sendable`: content and unpack run concurrently and share it read-only (the spool
+/// gains files only in the docker-save step before them).
 @available(macOS 15.0, *)
-struct ImportTransaction {
+struct ImportTransaction: @unchecked Sendable {
     let options: ImportOptions
     let report: VerificationReport
     let contents: ArchiveContents
@@ -120,13 +131,27 @@ struct ImportTransaction {
         }
         // Labels first: they depend on the config's chain IDs and are set when blobs are stored.
         for image in report.images { collectLayerLabels(for: image, into: &labels) }
-        let (stored, present) = try await storeBlobs(blobs, labels: labels)
+        // Content and snapshots are independent until the records: containerd hashes and writes
+        // the blobs on one core while this process unpacks the layers on the other.
+        let concurrentStart = MonotonicClock.nanoseconds()
+        let (allBlobs, allLabels) = (blobs, labels)
+        async let content = { [self] in
+            let counts = try await storeBlobs(allBlobs, labels: allLabels)
+            return (counts.0, counts.1, MonotonicClock.seconds(since: concurrentStart))
+        }()
         var imported: [ImportedImage] = []
         for (image, target) in zip(report.images, targets) {
             imported.append(try await unpack(image, target: target, blobs: blobs))
         }
+        let unpackSeconds = MonotonicClock.seconds(since: concurrentStart)
+        let (stored, present, contentSeconds) = try await content
+        var phases = [
+            PhaseTime(phase: "content", seconds: contentSeconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
+        ]
+        let start = MonotonicClock.nanoseconds()
         try await writeRecords(for: imported)
-        return ImportSummary(images: imported, blobsStored: stored, blobsPresent: present)
+        phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: start)))
+        return ImportSummary(images: imported, blobsStored: stored, blobsPresent: present, phases: phases)
     }
 
     /// A blob to store: its size and spooled copy.

@@ -33,9 +33,11 @@ public struct Importer: Sendable {
         let spool = try Spool(parent: spoolParent)
         defer { spool.remove() }
         let input = try InputFile(path: archive)
+        let start = MonotonicClock.nanoseconds()
         let (report, contents) = try ArchiveVerifier(platform: options.platform)
             .verifyReturningContents(input, sink: spool, progress: progress)
         guard report.consistent else { return .refused(report) }
+        let read = PhaseTime(phase: "read", seconds: MonotonicClock.seconds(since: start))
 
         return try await ContainerdConnection.withConnection(socket: options.socket, namespace: options.namespace) {
             containerd in
@@ -51,10 +53,11 @@ public struct Importer: Sendable {
                 throw ImportError.containerd("cannot create a lease at \(options.socket): \(error.message) (\(error.code))")
             }
             do {
-                let summary = try await ImportTransaction(
+                var summary = try await ImportTransaction(
                     options: options, report: report, contents: contents, spool: spool, containerd: containerd,
                     lease: lease
                 ).run()
+                summary.phases.insert(read, at: 0)
                 // The records now hold everything through GC labels.
                 _ = try? await containerd.leases.delete(.with { $0.id = lease }, metadata: containerd.metadata())
                 return .imported(report, summary)

@@ -220,6 +220,25 @@ final class PrivateContainerd {
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
     }
 
+    /// containerd's gRPC server sends bandwidth-estimation PINGs while a blob streams in; before
+    /// BandwidthPingFilter, swift-nio-http2 closed the connection after 200 of them, 80–100 MB
+    /// into every blob, and each resumed write made containerd hash the ingest again.
+    @Test func aLargeBlobIsWrittenInOneUninterruptedStream() throws {
+        let containerd = try PrivateContainerd()
+        let temp = try TemporaryDirectory()
+        let big = temp.path("big.tar")
+        try runChecked([
+            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, big, "docker.io/kni/large:v1",
+            #"[[{"name": "a", "size": 300000000}]]"#,
+        ])
+        let result = try containerd.importArchive(big)
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = try String(contentsOfFile: containerd.directory + "/containerd.log", encoding: .utf8)
+        let failures = log.split(separator: "\n").filter { $0.contains("(*service).Write failed") }
+        #expect(failures.isEmpty, "containerd saw broken Write streams: \(failures.prefix(3))")
+        #expect(try containerd.images()["docker.io/kni/large:v1"] != nil)
+    }
+
     @Test func unreachableContainerdExits69AndArchiveErrorsComeFirst() throws {
         let missing = try run(
             [builtExecutable, "import", "--address", "/nonexistent/containerd.sock", try Fixtures.path("real/oci-gzip.tar")])
