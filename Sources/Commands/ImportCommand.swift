@@ -5,6 +5,11 @@ import Import
 import OCI
 import Verification
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -23,6 +28,10 @@ public struct ImportCommand: ParsableCommand {
             containerd lease, blobs are stored, layers unpacked into snapshots and checked again, \
             and only then are the image records created or updated, all or none. A failed import \
             leaves no new record and never changes an existing tag.
+
+            Docker 25.0.0's `docker save` wrote archives whose OCI index disagrees with the image's \
+            config while manifest.json is right; they are refused, and --repair imports what \
+            manifest.json describes instead.
 
             Exit codes: 0 imported, 65 inconsistent or hostile archive (nothing stored), 66 the \
             input cannot be opened, 69 containerd cannot be reached or refused, 74 read error.
@@ -59,6 +68,12 @@ public struct ImportCommand: ParsableCommand {
     @Option(help: "Seconds containerd keeps what an interrupted import wrote before GC may collect it.")
     var leaseExpiry: Int = 3600
 
+    @Flag(help: "Import a Docker 25.0.0 archive as its consistent manifest.json describes it, and say so.")
+    var repair = false
+
+    @Flag(help: "Print a JSON summary on standard output (imported, refused or failed).")
+    var json = false
+
     public init() {}
 
     public mutating func validate() throws {
@@ -75,16 +90,26 @@ public struct ImportCommand: ParsableCommand {
             snapshotter: snapshotter == "auto" ? NodeSnapshotter.detect(configPath: containerdConfig) : snapshotter,
             platform: platform.flatMap(Platform.init(parsing:)) ?? .current,
             digestNames: digests,
-            leaseExpiry: leaseExpiry)
+            leaseExpiry: leaseExpiry,
+            repair: repair)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
-        _ = try openInput(archive)  // exit 66 before anything else when the input is missing
+        let name = try openInput(archive).name  // exit 66 before anything else when the input is missing
         let archive = self.archive
-        let outcome = Blocking.run { try await Importer(options: options).run(archive: archive, spoolParent: spoolParent) }
+        let view = ImportProgressView(archive: name)
+        let outcome = Blocking.run {
+            try await Importer(options: options).run(archive: archive, spoolParent: spoolParent, progress: view.update)
+        }
+        view.clear()
+        let summary = ImportJSON(archive: name, outcome: outcome)
+        if json { writeStandardOutput(summary.encoded() + "\n") }
         switch outcome {
         case .success(.imported(let report, let summary)):
-            for image in summary.images {
-                writeStandardOutput(
-                    "imported  \(image.names.joined(separator: ","))  \(image.platform ?? "")  target=\(image.target.digest)  layers unpacked=\(image.layersUnpacked) reused=\(image.layersReused)\n")
+            for note in summary.notes { writeStandardError("note: \(note)\n") }
+            if !json {
+                for image in summary.images {
+                    writeStandardOutput(
+                        "imported  \(image.names.joined(separator: ","))  \(image.platform ?? "")  target=\(image.target.digest)  layers unpacked=\(image.layersUnpacked) reused=\(image.layersReused)\n")
+                }
             }
             writeStandardError(
                 "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present; "
@@ -93,18 +118,27 @@ public struct ImportCommand: ParsableCommand {
             for problem in report.problems {
                 writeStandardError("\(problem.severity.rawValue): \(problem)\n")
             }
+            if !repair && report.problems.contains(where: { $0.code == "docker25-manifest-defect" }) {
+                writeStandardError("hint: --repair imports what the archive's manifest.json describes instead\n")
+            }
             writeStandardError("\(report.archive): refused, nothing was imported\n")
             throw ExitCode(ExitStatus.dataError.rawValue)
-        case .failure(let error as InputError):
-            writeStandardError("kind-node-import: \(error)\n")
-            throw ExitCode(ExitStatus.ioError.rawValue)
-        case .failure(let error as ImportError) where error.isDataError:
-            writeStandardError("kind-node-import: import refused, nothing was committed: \(error)\n")
-            throw ExitCode(ExitStatus.dataError.rawValue)
         case .failure(let error):
-            writeStandardError("kind-node-import: import failed, nothing was committed: \(error)\n")
-            throw ExitCode(ExitStatus.unavailable.rawValue)
+            let status = Self.exitStatus(for: error)
+            switch status {
+            case .ioError: writeStandardError("kind-node-import: \(error)\n")
+            case .dataError: writeStandardError("kind-node-import: import refused, nothing was committed: \(error)\n")
+            default: writeStandardError("kind-node-import: import failed, nothing was committed: \(error)\n")
+            }
+            throw ExitCode(status.rawValue)
         }
+    }
+
+    /// 74 for read errors, 65 for archive content that fails late (unpack, diff_id), else 69.
+    static func exitStatus(for error: any Error) -> ExitStatus {
+        if error is InputError { return .ioError }
+        if let error = error as? ImportError, error.isDataError { return .dataError }
+        return .unavailable
     }
 
     /// containerd's root when it exists (same filesystem as the snapshots), else /var/tmp.
@@ -141,5 +175,94 @@ struct ProcessEnvironment {
     subscript(name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         return String(cString: value)
+    }
+}
+
+/// The progress line of an import: bytes read, blobs stored, the layer being unpacked.
+final class ImportProgressView: @unchecked Sendable {
+    private let line = ProgressLine()
+    private let archive: String
+    private var lock = pthread_mutex_t()
+    private var read: Int64 = 0
+    private var stored: (Int, Int)?
+    private var unpacking: (String, Int, Int)?
+
+    init(archive: String) {
+        self.archive = archive
+        pthread_mutex_init(&lock, nil)
+    }
+
+    deinit { pthread_mutex_destroy(&lock) }
+
+    @Sendable func update(_ event: ImportProgress) {
+        pthread_mutex_lock(&lock)
+        switch event {
+        case .read(let bytes): read = bytes
+        case .stored(let done, let total): stored = (done, total)
+        case .unpacking(let image, let layer, let count): unpacking = (image, layer, count)
+        }
+        var parts = ["importing \(archive): \(formatBytes(read)) read"]
+        if let (done, total) = stored { parts.append("\(done)/\(total) blobs stored") }
+        if let (image, layer, count) = unpacking { parts.append("unpacking \(image) layer \(layer)/\(count)") }
+        pthread_mutex_unlock(&lock)
+        line.update(parts.joined(separator: ", "))
+    }
+
+    func clear() { line.clear() }
+}
+
+/// `import --json`: what happened, in one document.
+struct ImportJSON: Encodable {
+    struct Image: Encodable {
+        var names: [String]
+        var target: String
+        var mediaType: String
+        var platform: String?
+        var layersUnpacked: Int
+        var layersReused: Int
+    }
+
+    var archive: String
+    /// imported, refused or failed.
+    var status: String
+    var images: [Image] = []
+    var blobsStored: Int?
+    var blobsPresent: Int?
+    var phases: [PhaseTime]?
+    var notes: [String]?
+    var problems: [Problem]?
+    var error: String?
+    var exitCode: Int32
+
+    init(archive: String, outcome: Result<ImportOutcome, any Error>) {
+        self.archive = archive
+        switch outcome {
+        case .success(.imported(_, let summary)):
+            status = "imported"
+            images = summary.images.map {
+                Image(
+                    names: $0.names, target: $0.target.digest, mediaType: $0.target.mediaType, platform: $0.platform,
+                    layersUnpacked: $0.layersUnpacked, layersReused: $0.layersReused)
+            }
+            blobsStored = summary.blobsStored
+            blobsPresent = summary.blobsPresent
+            phases = summary.phases
+            notes = summary.notes
+            exitCode = 0
+        case .success(.refused(let report)):
+            status = "refused"
+            problems = report.problems
+            exitCode = ExitStatus.dataError.rawValue
+        case .failure(let failure):
+            status = "failed"
+            error = "\(failure)"
+            exitCode = ImportCommand.exitStatus(for: failure).rawValue
+        }
+    }
+
+    func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -20,10 +20,11 @@ public enum Compression: String, Sendable, Codable, CustomStringConvertible {
     }
 
     /// A fresh decoder for this compression; `none` passes bytes through.
-    public func makeDecoder() throws(DecompressionError) -> any StreamDecoder {
+    /// - Parameter verifyChecksum: false skips gzip's CRC-32 (see `GzipDecoder`).
+    public func makeDecoder(verifyChecksum: Bool = true) throws(DecompressionError) -> any StreamDecoder {
         switch self {
         case .none: return PassthroughDecoder()
-        case .gzip: return try GzipDecoder()
+        case .gzip: return try GzipDecoder(verifyChecksum: verifyChecksum)
         case .zstd: return try ZstdDecoder()
         }
     }

@@ -12,8 +12,12 @@ public final class GzipDecoder: StreamDecoder {
     private var memberEnded = false
     /// At least one byte of input arrived.
     private var started = false
+    private let verifyChecksum: Bool
 
-    public init(outputChunk: Int = 256 << 10) throws(DecompressionError) {
+    /// - Parameter verifyChecksum: false skips each member's CRC-32 check (zlib's
+    ///   `inflateValidate`), for input whose SHA-256 is checked anyway.
+    public init(outputChunk: Int = 256 << 10, verifyChecksum: Bool = true) throws(DecompressionError) {
+        self.verifyChecksum = verifyChecksum
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         output = .allocate(byteCount: outputChunk, alignment: 16)
@@ -23,6 +27,7 @@ public final class GzipDecoder: StreamDecoder {
             output.deallocate()
             throw .setup(.gzip, code: Int(code))
         }
+        if !verifyChecksum { inflateValidate(stream, 0) }
     }
 
     deinit {
@@ -40,6 +45,7 @@ public final class GzipDecoder: StreamDecoder {
             if memberEnded {
                 // Another member follows: inflate checks its header after the reset.
                 inflateReset(stream)
+                if !verifyChecksum { inflateValidate(stream, 0) }
                 memberEnded = false
             }
             let available = min(input.count - offset, Int(UInt32.max))

@@ -32,19 +32,25 @@ private func writeAll(_ descriptor: Int32, _ text: String) {
 }
 
 /// A one-line progress indicator on standard error, drawn only when it is a terminal and
-/// redrawn at most five times a second.
-public final class ProgressLine {
+/// redrawn at most five times a second. Safe to update from several threads.
+public final class ProgressLine: @unchecked Sendable {
     private let enabled: Bool
     private var lastDraw: UInt64 = 0
     private var drawn = false
+    private var lock = pthread_mutex_t()
 
     public init(enabled: Bool = isatty(2) == 1) {
         self.enabled = enabled
+        pthread_mutex_init(&lock, nil)
     }
+
+    deinit { pthread_mutex_destroy(&lock) }
 
     /// Redraws the line with `text` if enough time has passed.
     public func update(_ text: @autoclosure () -> String) {
         guard enabled else { return }
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
         let now = MonotonicClock.nanoseconds()
         guard now - lastDraw >= 200_000_000 else { return }
         lastDraw = now
@@ -54,7 +60,10 @@ public final class ProgressLine {
 
     /// Removes the line.
     public func clear() {
-        guard enabled, drawn else { return }
+        guard enabled else { return }
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        guard drawn else { return }
         drawn = false
         writeStandardError("\r\u{1b}[K")
     }

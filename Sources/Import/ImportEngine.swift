@@ -20,11 +20,14 @@ public struct ImportOptions: Sendable {
     public var digestNames: Bool
     /// How long containerd keeps what an interrupted import wrote before GC may collect it.
     public var leaseExpiry: Int
+    /// Import a Docker 25.0.0 archive as its consistent manifest.json describes it.
+    public var repair: Bool
 
     public init(
         socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool,
-        leaseExpiry: Int = 3600
+        leaseExpiry: Int = 3600, repair: Bool = false
     ) {
+        self.repair = repair
         self.socket = socket
         self.namespace = namespace
         self.snapshotter = snapshotter
@@ -50,6 +53,18 @@ public struct ImportSummary: Sendable {
     public var blobsPresent: Int
     /// Wall time of each phase, in the order they started (phases may overlap).
     public var phases: [PhaseTime] = []
+    /// What the user should know about how the archive was read (a repair, for one).
+    public var notes: [String] = []
+}
+
+/// What an import is doing, for a progress line.
+public enum ImportProgress: Sendable {
+    /// Bytes of the archive read (and verified) so far.
+    case read(Int64)
+    /// Blobs in containerd's content store so far, of all the import stores.
+    case stored(Int, of: Int)
+    /// Layer `layer` (1-based) of `of` of an image is being unpacked.
+    case unpacking(image: String, layer: Int, of: Int)
 }
 
 /// How long one phase of an import took.
@@ -63,8 +78,6 @@ public struct PhaseTime: Sendable, Codable {
 public enum ImportError: Error, CustomStringConvertible {
     /// containerd cannot be reached or refused a call.
     case containerd(String)
-    /// A layer applied to a different diff_id than the config says.
-    case diffIDMismatch(image: String, layer: Int, expected: Digest, found: Digest)
     /// Applying a layer failed.
     case unpack(image: String, layer: Int, digest: Digest, reason: String)
     /// The archive uses something this importer does not handle yet.
@@ -73,7 +86,7 @@ public enum ImportError: Error, CustomStringConvertible {
     /// The archive's content is at fault (exit 65), not containerd or this node (exit 69).
     public var isDataError: Bool {
         switch self {
-        case .diffIDMismatch, .unpack: return true
+        case .unpack: return true
         case .containerd, .unsupported: return false
         }
     }
@@ -81,8 +94,6 @@ public enum ImportError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .containerd(let message): return "containerd: \(message)"
-        case .diffIDMismatch(let image, let layer, let expected, let found):
-            return "\(image): layer \(layer + 1) applied to \(found), the config says \(expected)"
         case .unpack(let image, let layer, let digest, let reason):
             return "\(image): layer \(layer + 1) \(digest): \(reason)"
         case .unsupported(let what): return what
@@ -103,6 +114,10 @@ struct ImportTransaction: @unchecked Sendable {
     let spool: Spool
     let containerd: ContainerdConnection
     let lease: String
+    var progress: (@Sendable (ImportProgress) -> Void)?
+    /// Stores the OCI blobs that arrived while the archive was read; the content phase waits
+    /// for it, then labels what it stored (under the lease, without labels so far).
+    var earlyUploads: EarlyUploader?
 
     var metadata: Metadata { containerd.metadata(lease: lease) }
 
@@ -256,8 +271,15 @@ struct ImportTransaction: @unchecked Sendable {
     private func storeBlobs(_ blobs: [Digest: Blob], labels: [Digest: [String: String]]) async throws -> (Int, Int) {
         var stored = 0
         var present = 0
-        for (digest, blob) in blobs.sorted(by: { $0.key < $1.key }) {
+        let storedEarly = await earlyUploads?.finish() ?? []
+        for (done, (digest, blob)) in blobs.sorted(by: { $0.key < $1.key }).enumerated() {
+            progress?(.stored(done, of: blobs.count))
             let wanted = labels[digest] ?? [:]
+            if storedEarly.contains(digest) {
+                stored += 1
+                try await label(digest, missing: wanted)
+                continue
+            }
             if let info = try await existingInfo(digest) {
                 present += 1
                 try await adopt(digest, info: info, labels: wanted)
@@ -282,7 +304,11 @@ struct ImportTransaction: @unchecked Sendable {
         async throws
     {
         try await holdResource(digest.description, type: "content")
-        let missing = labels.filter { info.labels[$0.key] != $0.value }
+        try await label(digest, missing: labels.filter { info.labels[$0.key] != $0.value })
+    }
+
+    /// Sets `missing` labels on a stored blob (`Content.Update` with a mask of just those keys).
+    private func label(_ digest: Digest, missing: [String: String]) async throws {
         guard !missing.isEmpty else { return }
         _ = try await containerd.content.update(
             .with {
@@ -324,6 +350,7 @@ struct ImportTransaction: @unchecked Sendable {
         var unpacked = 0
         var reused = 0
         for (position, layer) in image.layers.enumerated() {
+            progress?(.unpacking(image: image.label, layer: position + 1, of: image.layers.count))
             let chain = chains[position]
             if try await isCommitted(chain) {
                 try await holdResource(chain.description, type: "snapshots/\(options.snapshotter)")
@@ -349,7 +376,7 @@ struct ImportTransaction: @unchecked Sendable {
                 continue
             }
             do {
-                try apply(layer, of: image, at: position, expected: diffIDs[position], into: mounts, from: blobs[layer.digest])
+                try apply(layer, of: image, at: position, into: mounts, from: blobs[layer.digest])
             } catch {
                 _ = try? await containerd.snapshots.remove(.with { $0.snapshotter = options.snapshotter; $0.key = key }, metadata: metadata)
                 throw error
@@ -390,7 +417,7 @@ struct ImportTransaction: @unchecked Sendable {
 
     /// Applies one layer from the spool into the snapshot's mounts with our applier.
     private func apply(
-        _ layer: LayerReport, of image: ImageReport, at position: Int, expected: Digest, into mounts: [Containerd_Types_Mount],
+        _ layer: LayerReport, of image: ImageReport, at position: Int, into mounts: [Containerd_Types_Mount],
         from blob: Blob?
     ) throws {
         guard mounts.count == 1, let mount = mounts.first else {
@@ -418,16 +445,20 @@ struct ImportTransaction: @unchecked Sendable {
         guard let spooled = blob?.spooled else {
             throw ImportError.unpack(image: image.label, layer: position, digest: layer.digest, reason: "not in the spool")
         }
+        // The read pass proved that this blob decompresses to the config's diff_id. Hashing the
+        // spooled blob again proves these are the same bytes, so the applied stream is that one.
         let applied: AppliedLayer
         do {
-            let application = try LayerApplication(root: root, mode: mode)
+            let application = try LayerApplication(root: root, mode: mode, checking: .blob)
             try InputFile(path: spooled).forEachChunk { try application.feed($0) }
             applied = try application.finish()
         } catch {
             throw ImportError.unpack(image: image.label, layer: position, digest: layer.digest, reason: "\(error)")
         }
-        guard applied.diffID == expected else {
-            throw ImportError.diffIDMismatch(image: image.label, layer: position, expected: expected, found: applied.diffID)
+        guard let found = applied.blobDigest, found == layer.digest else {
+            throw ImportError.unpack(
+                image: image.label, layer: position, digest: layer.digest,
+                reason: "its spooled copy changed after it was verified (it hashes to \(applied.blobDigest?.description ?? "nothing"))")
         }
     }
 

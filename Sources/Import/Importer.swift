@@ -1,5 +1,6 @@
 import ContainerdAPI
 import Core
+import Dispatch
 import GRPCCore
 import OCI
 import Verification
@@ -14,12 +15,12 @@ import Musl
 public enum ImportOutcome: Sendable {
     /// Every image of the archive is committed.
     case imported(VerificationReport, ImportSummary)
-    /// The archive is inconsistent: nothing was sent to containerd.
+    /// The archive is inconsistent: nothing of it stays in containerd.
     case refused(VerificationReport)
 }
 
-/// `kind-node-import import`: verify while spooling, then commit through containerd under a
-/// lease, image records last (docs/import-design.md).
+/// `kind-node-import import`: under a lease, verify while spooling (OCI blobs are stored as they
+/// arrive), then content, snapshots, and the image records last (docs/import-design.md).
 @available(macOS 15.0, *)
 public struct Importer: Sendable {
     public var options: ImportOptions
@@ -27,48 +28,110 @@ public struct Importer: Sendable {
     public init(options: ImportOptions) { self.options = options }
 
     /// - Parameter spoolParent: where the private spool directory goes.
-    public func run(archive: String, spoolParent: String, progress: (@Sendable (Int64) -> Void)? = nil)
+    public func run(archive: String, spoolParent: String, progress: (@Sendable (ImportProgress) -> Void)? = nil)
         async throws -> ImportOutcome
     {
         let spool = try Spool(parent: spoolParent)
         defer { spool.remove() }
         let input = try InputFile(path: archive)
-        let start = MonotonicClock.nanoseconds()
-        let (report, contents) = try ArchiveVerifier(platform: options.platform)
-            .verifyReturningContents(input, sink: spool, progress: progress)
-        guard report.consistent else { return .refused(report) }
-        let read = PhaseTime(phase: "read", seconds: MonotonicClock.seconds(since: start))
-
+        let options = self.options
         return try await ContainerdConnection.withConnection(socket: options.socket, namespace: options.namespace) {
             containerd in
+            let start = MonotonicClock.nanoseconds()
+            // The lease comes first, so blobs can be stored while the archive is still read. An
+            // unreachable containerd does not stop the verification: archive problems are
+            // reported first (exit 65), containerd's after (69).
             let lease = "kind-node-import-\(UInt64.random(in: 0...UInt64.max))"
-            let expiry = UTCTime.format(UTCTime.now() + time_t(options.leaseExpiry), "%Y-%m-%dT%H:%M:%SZ")
+            var leaseError: RPCError?
             do {
+                let expiry = UTCTime.format(UTCTime.now() + time_t(options.leaseExpiry), "%Y-%m-%dT%H:%M:%SZ")
                 _ = try await containerd.leases.create(
                     .with {
                         $0.id = lease
                         $0.labels = ["containerd.io/gc.expire": expiry]
                     }, metadata: containerd.metadata())
             } catch let error as RPCError {
-                throw ImportError.containerd("cannot create a lease at \(options.socket): \(error.message) (\(error.code))")
+                leaseError = error
             }
+            let leased = leaseError == nil
+            let uploader =
+                leased
+                ? EarlyUploader(socket: options.socket, namespace: options.namespace, lease: lease, containerd: containerd)
+                : nil
+            spool.onFileSpooled = { record, spooled in uploader?.offer(record, spooled: spooled) }
+            let verifier = ArchiveVerifier(platform: options.platform)
+            let verified = await OffThread.run(Unchecked((input, spool))) { shared in
+                try verifier.verifyReturningContents(shared.value.0, sink: shared.value.1) { progress?(.read($0)) }
+            }
+            spool.onFileSpooled = nil
+
+            /// Drops everything written so far: GC removes what only the lease held.
+            @Sendable func abandon() async {
+                await uploader?.cancel()
+                if leased {
+                    _ = try? await containerd.leases.delete(
+                        .with {
+                            $0.id = lease
+                            $0.sync = true
+                        }, metadata: containerd.metadata())
+                }
+            }
+            var report: VerificationReport
+            let contents: ArchiveContents
+            switch verified {
+            case .failure(let error):
+                await abandon()
+                throw error
+            case .success(let result):
+                (report, contents) = (result.value.report, result.value.contents)
+            }
+            var notes: [String] = []
+            if options.repair, let repaired = verifier.repairingDocker25Defect(report, contents: contents), repaired.consistent {
+                notes.append(
+                    "repaired: the archive's OCI index describes its image(s) inconsistently (Docker 25.0.0's defect); imported what its manifest.json describes instead, with a manifest written from it")
+                report = repaired
+            }
+            guard report.consistent else {
+                await abandon()
+                return .refused(report)
+            }
+            if let leaseError {
+                throw ImportError.containerd("cannot create a lease at \(options.socket): \(leaseError.message) (\(leaseError.code))")
+            }
+            let read = PhaseTime(phase: "read", seconds: MonotonicClock.seconds(since: start))
             do {
                 var summary = try await ImportTransaction(
                     options: options, report: report, contents: contents, spool: spool, containerd: containerd,
-                    lease: lease
+                    lease: lease, progress: progress, earlyUploads: uploader
                 ).run()
                 summary.phases.insert(read, at: 0)
+                summary.notes = notes
                 // The records now hold everything through GC labels.
                 _ = try? await containerd.leases.delete(.with { $0.id = lease }, metadata: containerd.metadata())
                 return .imported(report, summary)
             } catch {
-                // What was written is only leased: deleting the lease lets GC remove it.
-                _ = try? await containerd.leases.delete(
-                    .with {
-                        $0.id = lease
-                        $0.sync = true
-                    }, metadata: containerd.metadata())
+                await abandon()
                 throw error
+            }
+        }
+    }
+}
+
+/// A value handed to another thread that only that thread uses meanwhile.
+struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Runs blocking work (the archive's read and verification) on a thread of its own, so it does
+/// not hold one of the few threads that run the import's async tasks.
+enum OffThread {
+    static func run<Input, Output>(
+        _ input: Unchecked<Input>, _ body: @escaping @Sendable (Unchecked<Input>) throws -> Output
+    ) async -> Result<Unchecked<Output>, any Error> {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: Result { Unchecked(try body(input)) })
             }
         }
     }

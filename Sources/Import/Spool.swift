@@ -15,6 +15,9 @@ public final class Spool: ArchiveFileSink {
     private var files: [String: String] = [:]
     private var current: Int32 = -1
     private var counter = 0
+    /// Called on the reading thread when a file is complete, with what inspecting it found and
+    /// its spooled copy.
+    public var onFileSpooled: ((BlobRecord, String) -> Void)?
 
     /// Creates `kni-spool-<pid>-XXXXXX` under `parent`, first removing spools of processes that
     /// no longer run (an import killed with SIGKILL cannot remove its own).
@@ -37,7 +40,7 @@ public final class Spool: ArchiveFileSink {
     func add(_ bytes: [UInt8]) throws -> String {
         try fileBegan(path: "kind-node-import/\(counter + 1)")
         try bytes.withUnsafeBytes { try fileData($0) }
-        try fileEnded(path: "")
+        closeCurrent()
         return "\(directory)/\(counter)"
     }
 
@@ -61,7 +64,12 @@ public final class Spool: ArchiveFileSink {
         }
     }
 
-    public func fileEnded(path: String) throws {
+    public func fileEnded(_ record: BlobRecord) throws {
+        closeCurrent()
+        if let spooled = files[record.path] { onFileSpooled?(record, spooled) }
+    }
+
+    private func closeCurrent() {
         if current >= 0 { close(current) }
         current = -1
     }

@@ -41,7 +41,8 @@ public struct ArchiveContents: Sendable {
 public protocol ArchiveFileSink: AnyObject {
     func fileBegan(path: String) throws
     func fileData(_ bytes: UnsafeRawBufferPointer) throws
-    func fileEnded(path: String) throws
+    /// The file is complete; `record` is what inspecting it found (its digest among others).
+    func fileEnded(_ record: BlobRecord) throws
 }
 
 /// Consumes the outer tar stream of an archive and inspects every file in it.
@@ -92,7 +93,7 @@ final class ArchiveScanner: TarConsumer {
         current = nil
         let record = inspector.finish()
         contents.files[record.path] = record
-        try sink?.fileEnded(path: record.path)
+        try sink?.fileEnded(record)
     }
 
     /// Records how far the outer stream got.

@@ -54,9 +54,22 @@ public struct ArchiveVerifier: Sendable {
         return (check(scanner.contents, into: report), scanner.contents)
     }
 
+    /// The repair of a Docker 25.0.0 archive (`import --repair`): when `report` diagnosed
+    /// `docker25-manifest-defect`, the archive checked again as docker save reads it, from
+    /// manifest.json alone (index.json and the OCI manifests ignored; every blob is still
+    /// checked against its name). Returns that report, whose images are then described by
+    /// manifest.json (import it only if it is consistent); nil when there is no such defect.
+    public func repairingDocker25Defect(_ report: VerificationReport, contents: ArchiveContents) -> VerificationReport? {
+        guard report.problems.contains(where: { $0.code == "docker25-manifest-defect" }) else { return nil }
+        return check(contents, into: VerificationReport(archive: report.archive, platform: report.platform), ignoringIndex: true)
+    }
+
     /// Checks what a scan found. Separate from reading so tests can feed contents directly.
-    func check(_ contents: ArchiveContents, into initial: VerificationReport) -> VerificationReport {
+    func check(_ contents: ArchiveContents, into initial: VerificationReport, ignoringIndex: Bool = false)
+        -> VerificationReport
+    {
         var check = ImageChecks(contents: contents, platform: platform, limits: limits)
+        check.ignoreIndex = ignoringIndex
         var report = initial
         report.bytesRead = contents.bytesRead
         check.run(&report)
@@ -85,6 +98,8 @@ struct ImageChecks {
     let platform: Platform
     let limits: InspectionLimits
     private var problems: [Problem] = []
+    /// Read manifest.json only, as docker save's consumers do (the Docker 25.0.0 repair).
+    var ignoreIndex = false
     /// Blob paths whose digest mismatch was already reported for an image.
     private var reportedCorrupt: Set<String> = []
 
@@ -101,7 +116,7 @@ struct ImageChecks {
                 Problem(.error, "archive-path-escape", "an archive entry's path climbs above the archive's root", path: path))
         }
 
-        let hasIndex = contents.file(at: "index.json") != nil
+        let hasIndex = !ignoreIndex && contents.file(at: "index.json") != nil
         let hasDockerManifest = contents.file(at: "manifest.json") != nil
         switch (hasIndex, hasDockerManifest) {
         case (false, false):

@@ -187,14 +187,17 @@ final class PrivateContainerd {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Kill it once containerd holds its lease (it is storing or unpacking by then).
-        var leased = false
-        for _ in 0..<600 where !leased {
-            leased = try containerd.ctr(["leases", "ls", "-q"]).stdoutText.contains("kind-node-import-")
-            if !leased { usleep(20_000) }
+        // Kill it once containerd holds its lease and some of its content (committed blobs or an
+        // ingest in progress): it is storing or unpacking by then.
+        var writing = false
+        for _ in 0..<1000 where !writing {
+            let leased = try containerd.ctr(["leases", "ls", "-q"]).stdoutText.contains("kind-node-import-")
+            let ingests = try containerd.ctr(["content", "active"]).stdoutText.split(separator: "\n").count
+            writing = try leased && (ingests > 1 || !containerd.contentDigests().isEmpty)
+            if !writing { usleep(20_000) }
         }
-        #expect(leased, "the import never took a lease")
-        usleep(300_000)
+        #expect(writing, "the import never wrote anything under its lease")
+        usleep(200_000)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)
@@ -218,6 +221,76 @@ final class PrivateContainerd {
              try Fixtures.path("real/oci-gzip.tar")])
         #expect(next.status == 0, "\(next.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+    }
+
+    /// Docker 25.0.0's archives: refused with a hint by default; with --repair, the image that
+    /// manifest.json describes is imported, says so, and runs.
+    @Test(arguments: ["docker25-defect-order", "docker25-defect-count"])
+    func repairImportsWhatManifestJSONDescribes(fixture: String) throws {
+        let containerd = try PrivateContainerd()
+        let archive = try Fixtures.path("handmade/\(fixture).tar")
+        let refused = try containerd.importArchive(archive)
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("Docker 25.0.0"))
+        #expect(refused.stderr.contains("hint: --repair"))
+        #expect(try containerd.images().isEmpty)
+
+        let repaired = try containerd.importArchive(archive, ["--repair"])
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+        #expect(repaired.stderr.contains("note: repaired"))
+        let name = "docker.io/kni/\(fixture):v1"
+        let records = try containerd.images()
+        #expect(records.keys.sorted() == [name])
+        // The record points at the manifest written from manifest.json, not the archive's broken one.
+        let index = try String(decoding: containerd.ctr(["content", "get", records[name]!]).stdout, as: UTF8.self)
+        #expect(index.contains("application/vnd.docker.distribution.manifest.v2+json"))
+        #expect(try containerd.runImage(name) == "hello from kind-node-import\n")
+    }
+
+    /// --repair changes nothing for archives that are sound or broken in other ways.
+    @Test func repairLeavesOtherArchivesAlone() throws {
+        let containerd = try PrivateContainerd()
+        let good = try containerd.importArchive(try Fixtures.path("handmade/docker25-good.tar"), ["--repair"])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(!good.stderr.contains("repaired"))
+        let broken = try containerd.importArchive(try Fixtures.path("handmade/wrong-diffid.tar"), ["--repair"])
+        #expect(broken.status == 65)
+    }
+
+    /// --json: one document on stdout that says what happened, for scripts such as kind-load.
+    @Test func jsonSummarySaysWhatHappened() throws {
+        let containerd = try PrivateContainerd()
+        struct Summary: Decodable {
+            struct Image: Decodable {
+                var names: [String]
+                var target: String
+                var layersUnpacked: Int
+            }
+            struct Problem: Decodable { var code: String }
+            var status: String
+            var exitCode: Int
+            var images: [Image]
+            var problems: [Problem]?
+            var error: String?
+        }
+        let imported = try containerd.importArchive(try Fixtures.path("real/oci-gzip.tar"), ["--json"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let good = try JSONDecoder().decode(Summary.self, from: imported.stdout)
+        #expect(good.status == "imported" && good.exitCode == 0)
+        #expect(good.images.first?.names.contains("docker.io/kni/sample:gzip") == true)
+        let records = try containerd.images()
+        #expect(good.images.first.map { records[$0.names[0]] == $0.target } == true)
+
+        let refusedRun = try containerd.importArchive(try Fixtures.path("handmade/wrong-diffid.tar"), ["--json"])
+        let refused = try JSONDecoder().decode(Summary.self, from: refusedRun.stdout)
+        #expect(refused.status == "refused" && refused.exitCode == 65 && refusedRun.status == 65)
+        #expect(refused.problems?.contains { $0.code == "diff-id-mismatch" } == true)
+
+        let unreachable = try run(
+            [builtExecutable, "import", "--json", "--address", "/nonexistent.sock", try Fixtures.path("real/oci-gzip.tar")])
+        let failed = try JSONDecoder().decode(Summary.self, from: unreachable.stdout)
+        #expect(failed.status == "failed" && failed.exitCode == 69 && unreachable.status == 69)
+        #expect(failed.error?.contains("/nonexistent.sock") == true)
     }
 
     /// containerd's gRPC server sends bandwidth-estimation PINGs while a blob streams in; before
