@@ -17,6 +17,8 @@ final class EarlyUploader: @unchecked Sendable {
     private let queue: AsyncStream<Item>
     private let sender: AsyncStream<Item>.Continuation
     private var task: Task<Set<Digest>, Never>?
+    /// Blobs written at the same time.
+    static let streams = 2
 
     init(socket: String, namespace: String, lease: String, containerd: ContainerdConnection) {
         (queue, sender) = AsyncStream.makeStream(of: Item.self)
@@ -24,21 +26,39 @@ final class EarlyUploader: @unchecked Sendable {
         let writer = ContentWriter(socket: socket, namespace: namespace, lease: lease)
         let metadata = containerd.metadata(lease: lease)
         task = Task {
-            var stored: Set<Digest> = []
-            for await item in queue {
-                if Task.isCancelled { break }
-                // Present already: the content phase adopts it under the lease and labels it.
-                if (try? await containerd.content.info(.with { $0.digest = item.digest.description }, metadata: metadata)) != nil {
-                    continue
+            // Two streams at a time: containerd hashes and writes each stream on one goroutine,
+            // so a second one lets it use the second core whenever this process leaves it idle.
+            await withTaskGroup(of: Digest?.self) { group in
+                var stored: Set<Digest> = []
+                var running = 0
+                for await item in queue {
+                    if Task.isCancelled { break }
+                    if running == Self.streams, let done = await group.next() {
+                        running -= 1
+                        if let done { stored.insert(done) }
+                    }
+                    running += 1
+                    group.addTask {
+                        // Present already: the content phase adopts it under the lease and labels it.
+                        if (try? await containerd.content.info(.with { $0.digest = item.digest.description }, metadata: metadata))
+                            != nil
+                        {
+                            return nil
+                        }
+                        do {
+                            try await writer.write(file: item.file, size: item.size, digest: item.digest, labels: [:])
+                            return item.digest
+                        } catch {
+                            // Left to the content phase (or to the verifier's report, when the blob is bad).
+                            return nil
+                        }
+                    }
                 }
-                do {
-                    try await writer.write(file: item.file, size: item.size, digest: item.digest, labels: [:])
-                    stored.insert(item.digest)
-                } catch {
-                    // Left to the content phase (or to the verifier's report, when the blob is bad).
+                for await done in group {
+                    if let done { stored.insert(done) }
                 }
+                return stored
             }
-            return stored
         }
     }
 
