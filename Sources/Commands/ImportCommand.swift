@@ -71,6 +71,9 @@ public struct ImportCommand: ParsableCommand {
     @Flag(help: "Import a Docker 25.0.0 archive as its consistent manifest.json describes it, and say so.")
     var repair = false
 
+    @Option(help: "Who unpacks layers: auto (this tool for bind and overlay mounts, containerd's Diff.Apply for others) or containerd (Diff.Apply always).")
+    var unpackWith: ImportOptions.Unpacker = .auto
+
     @Flag(help: "Print a JSON summary on standard output (imported, refused or failed).")
     var json = false
 
@@ -91,7 +94,8 @@ public struct ImportCommand: ParsableCommand {
             platform: platform.flatMap(Platform.init(parsing:)) ?? .current,
             digestNames: digests,
             leaseExpiry: leaseExpiry,
-            repair: repair)
+            repair: repair,
+            unpacker: unpackWith)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
         let name = try openInput(archive).name  // exit 66 before anything else when the input is missing
         let archive = self.archive
@@ -266,3 +270,5 @@ struct ImportJSON: Encodable {
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }
+
+extension ImportOptions.Unpacker: ExpressibleByArgument {}

@@ -22,12 +22,27 @@ public struct ImportOptions: Sendable {
     public var leaseExpiry: Int
     /// Import a Docker 25.0.0 archive as its consistent manifest.json describes it.
     public var repair: Bool
+    /// Who unpacks layers into snapshots.
+    public var unpacker: Unpacker
+
+    public enum Unpacker: String, Sendable, CaseIterable {
+        /// Our applier for bind and overlay mounts (native, overlayfs), containerd's
+        /// `Diff.Apply` for any other mount.
+        case auto
+        /// containerd's `Diff.Apply` for every layer.
+        case containerd
+
+        /// Snapshotters whose mounts our applier writes into (a bind mount, or one overlay
+        /// mount with an upperdir); with these, unpacking runs while the blobs are stored.
+        static let ownApplierSnapshotters: Set<String> = ["overlayfs", "native"]
+    }
 
     public init(
         socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool,
-        leaseExpiry: Int = 3600, repair: Bool = false
+        leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto
     ) {
         self.repair = repair
+        self.unpacker = unpacker
         self.socket = socket
         self.namespace = namespace
         self.snapshotter = snapshotter
@@ -147,19 +162,36 @@ struct ImportTransaction: @unchecked Sendable {
         // Labels first: they depend on the config's chain IDs and are set when blobs are stored.
         for image in report.images { collectLayerLabels(for: image, into: &labels) }
         // Content and snapshots are independent until the records: containerd hashes and writes
-        // the blobs on one core while this process unpacks the layers on the other.
+        // the blobs while this process unpacks the layers. containerd's Diff.Apply reads layers
+        // from the content store, so with it the content comes first.
         let concurrentStart = MonotonicClock.nanoseconds()
         let (allBlobs, allLabels) = (blobs, labels)
-        async let content = { [self] in
-            let counts = try await storeBlobs(allBlobs, labels: allLabels)
-            return (counts.0, counts.1, MonotonicClock.seconds(since: concurrentStart))
-        }()
+        let concurrent =
+            options.unpacker == .auto && ImportOptions.Unpacker.ownApplierSnapshotters.contains(options.snapshotter)
         var imported: [ImportedImage] = []
-        for (image, target) in zip(report.images, targets) {
-            imported.append(try await unpack(image, target: target, blobs: blobs))
+        let stored: Int
+        let present: Int
+        let contentSeconds: Double
+        let unpackSeconds: Double
+        if concurrent {
+            async let content = { [self] in
+                let counts = try await storeBlobs(allBlobs, labels: allLabels)
+                return (counts.0, counts.1, MonotonicClock.seconds(since: concurrentStart))
+            }()
+            for (image, target) in zip(report.images, targets) {
+                imported.append(try await unpack(image, target: target, blobs: blobs))
+            }
+            unpackSeconds = MonotonicClock.seconds(since: concurrentStart)
+            (stored, present, contentSeconds) = try await content
+        } else {
+            (stored, present) = try await storeBlobs(allBlobs, labels: allLabels)
+            contentSeconds = MonotonicClock.seconds(since: concurrentStart)
+            let unpackStart = MonotonicClock.nanoseconds()
+            for (image, target) in zip(report.images, targets) {
+                imported.append(try await unpack(image, target: target, blobs: blobs))
+            }
+            unpackSeconds = MonotonicClock.seconds(since: unpackStart)
         }
-        let unpackSeconds = MonotonicClock.seconds(since: concurrentStart)
-        let (stored, present, contentSeconds) = try await content
         var phases = [
             PhaseTime(phase: "content", seconds: contentSeconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
         ]
@@ -376,7 +408,11 @@ struct ImportTransaction: @unchecked Sendable {
                 continue
             }
             do {
-                try apply(layer, of: image, at: position, into: mounts, from: blobs[layer.digest])
+                if options.unpacker == .containerd || !Self.ownApplierHandles(mounts) {
+                    try await applyWithContainerd(layer, of: image, at: position, expected: diffIDs[position], into: mounts)
+                } else {
+                    try apply(layer, of: image, at: position, into: mounts, from: blobs[layer.digest])
+                }
             } catch {
                 _ = try? await containerd.snapshots.remove(.with { $0.snapshotter = options.snapshotter; $0.key = key }, metadata: metadata)
                 throw error
@@ -412,6 +448,45 @@ struct ImportTransaction: @unchecked Sendable {
             return info.kind == .committed
         } catch let error as RPCError where error.code == .notFound {
             return false
+        }
+    }
+
+    /// One bind mount, or one overlay mount with an upperdir.
+    static func ownApplierHandles(_ mounts: [Containerd_Types_Mount]) -> Bool {
+        guard mounts.count == 1, let mount = mounts.first else { return false }
+        return mount.type == "bind" || (mount.type == "overlay" && mount.options.contains { $0.hasPrefix("upperdir=") })
+    }
+
+    /// containerd's `Diff.Apply` (for mounts our applier does not write into): containerd reads
+    /// the stored blob, applies it and returns the digest of what it applied, which must be the
+    /// config's diff_id.
+    private func applyWithContainerd(
+        _ layer: LayerReport, of image: ImageReport, at position: Int, expected: Digest, into mounts: [Containerd_Types_Mount]
+    ) async throws {
+        let mediaType =
+            layer.mediaType
+            ?? (layer.compression == "gzip"
+                ? MediaType.dockerLayerGzip : layer.compression == "zstd" ? MediaType.ociLayerZstd : MediaType.dockerLayer)
+        let applied: Containerd_Types_Descriptor
+        do {
+            applied = try await containerd.diff.apply(
+                .with {
+                    $0.diff = .with {
+                        $0.mediaType = mediaType
+                        $0.digest = layer.digest.description
+                        $0.size = layer.size
+                    }
+                    $0.mounts = mounts
+                }, metadata: metadata
+            ).applied
+        } catch let error as RPCError {
+            throw ImportError.containerd(
+                "\(image.label): containerd's Diff.Apply of layer \(position + 1) \(layer.digest) failed: \(error.message) (\(error.code))")
+        }
+        guard applied.digest == expected.description else {
+            throw ImportError.unpack(
+                image: image.label, layer: position, digest: layer.digest,
+                reason: "containerd applied it as \(applied.digest), the config says \(expected)")
         }
     }
 

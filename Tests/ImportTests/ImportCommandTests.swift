@@ -223,6 +223,19 @@ final class PrivateContainerd {
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
     }
 
+    /// The fallback for snapshotters whose mounts our applier does not write into: containerd's
+    /// Diff.Apply, its result checked against the diff_id. Forced here on overlayfs, the
+    /// snapshotter this machine has.
+    @Test(arguments: [
+        ("real/oci-gzip.tar", "docker.io/kni/sample:gzip"), ("real/docker-archive.tar", "docker.io/kni/sample:v1"),
+    ])
+    func containerdsDiffApplyUnpacksWhenAsked(fixture: String, name: String) throws {
+        let containerd = try PrivateContainerd()
+        let result = try containerd.importArchive(try Fixtures.path(fixture), ["--unpack-with", "containerd"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try containerd.runImage(name) == "hello from kind-node-import\n")
+    }
+
     /// Docker 25.0.0's archives: refused with a hint by default; with --repair, the image that
     /// manifest.json describes is imported, says so, and runs.
     @Test(arguments: ["docker25-defect-order", "docker25-defect-count"])
