@@ -55,8 +55,9 @@ let package = Package(
         .target(
             name: "Commands",
             dependencies: [
-                "Verification", "LayerApplier", "Import", "OCI", "Core",
+                "Verification", "LayerApplier", "Import", "OCI", "Core", "ContainerdAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
             ]
         ),
         .executableTarget(name: "kind-node-import", dependencies: ["Commands"]),

@@ -1,0 +1,102 @@
+import ArgumentParser
+import ContainerdAPI
+import Core
+import GRPCCore
+import Import
+import OCI
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// `kind-node-import status IMAGE...`: is each image fully present in this node's containerd?
+/// The host loader asks it before sending an image (kind#4236: kind compared image IDs only).
+public struct StatusCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Tell whether images are fully present in containerd: record, content and unpacked layers.",
+        discussion: """
+            IMAGE is a name (normalized as kubelet does: busybox → docker.io/library/busybox:latest) \
+            or a sha256: digest of an image's config (its image ID) or of a record's target. An \
+            image is present when its record exists, its target and config are stored, and every \
+            layer of this platform is unpacked (a committed snapshot per chain ID). A record left \
+            by a failed ctr import, without its snapshots, is not present.
+
+            Exit codes: 0 every image is present, 1 some image is not (a line says what is \
+            missing), 64 usage error, 69 containerd cannot be reached.
+            """
+    )
+
+    @Argument(help: "Image names or sha256: digests.")
+    var images: [String]
+
+    @Option(help: "containerd's socket (env CONTAINERD_ADDRESS).")
+    var address: String?
+
+    @Option(help: "containerd namespace (env CONTAINERD_NAMESPACE).")
+    var namespace: String?
+
+    @Option(help: "Snapshotter whose snapshots count; auto: the CRI snapshotter of the node's containerd config, else overlayfs.")
+    var snapshotter: String = "auto"
+
+    @Option(help: "containerd's config, read by --snapshotter auto.")
+    var containerdConfig: String = NodeSnapshotter.defaultConfig
+
+    @Option(help: "The platform whose layers must be unpacked, os/arch[/variant] (default: this machine's).")
+    var platform: String?
+
+    @Flag(help: "Print one JSON document on standard output.")
+    var json = false
+
+    public init() {}
+
+    public mutating func validate() throws {
+        if let platform, Platform(parsing: platform) == nil {
+            throw ValidationError("--platform must look like os/arch[/variant]; got \"\(platform)\"")
+        }
+        if images.isEmpty { throw ValidationError("name at least one image") }
+    }
+
+    public func run() throws {
+        let environment = ProcessEnvironment()
+        let socket = address ?? environment["CONTAINERD_ADDRESS"] ?? "/run/containerd/containerd.sock"
+        let presence = ImagePresence(
+            namespace: namespace ?? environment["CONTAINERD_NAMESPACE"] ?? "k8s.io",
+            snapshotter: snapshotter == "auto" ? NodeSnapshotter.detect(configPath: containerdConfig) : snapshotter,
+            platform: platform.flatMap(Platform.init(parsing:)) ?? .current)
+        let images = self.images
+        let outcome = Blocking.run {
+            try await ContainerdConnection.withConnection(socket: socket, namespace: presence.namespace) { containerd in
+                try await presence.check(images, containerd: containerd)
+            }
+        }
+        let reports: [PresenceReport]
+        switch outcome {
+        case .success(let found):
+            reports = found
+        case .failure(let error as RPCError):
+            writeStandardError("kind-node-import: containerd at \(socket): \(error.message) (\(error.code))\n")
+            throw ExitCode(ExitStatus.unavailable.rawValue)
+        case .failure(let error):
+            writeStandardError("kind-node-import: containerd at \(socket): \(error)\n")
+            throw ExitCode(ExitStatus.unavailable.rawValue)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            writeStandardOutput(String(decoding: try encoder.encode(reports), as: UTF8.self) + "\n")
+        } else {
+            for report in reports {
+                if report.present {
+                    writeStandardOutput(
+                        "present  \(report.query)  record=\(report.record ?? "")  config=\(report.config ?? "")  layers=\(report.layers ?? 0)\n")
+                } else {
+                    writeStandardOutput("missing  \(report.query): \(report.missing ?? "not present")\n")
+                }
+            }
+        }
+        if reports.contains(where: { !$0.present }) { throw ExitCode(1) }
+    }
+}
