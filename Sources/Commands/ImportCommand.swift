@@ -74,6 +74,9 @@ public struct ImportCommand: ParsableCommand {
     @Option(help: "Who unpacks layers: auto (this tool for bind and overlay mounts, containerd's Diff.Apply for others) or containerd (Diff.Apply always).")
     var unpackWith: ImportOptions.Unpacker = .auto
 
+    @Flag(help: "Store blobs in containerd while the archive is still read (under the import's lease, referenced by nothing until the archive verified) instead of after: faster on 2 cores.")
+    var storeWhileReading = false
+
     @Flag(help: "Print a JSON summary on standard output (imported, refused or failed).")
     var json = false
 
@@ -95,7 +98,8 @@ public struct ImportCommand: ParsableCommand {
             digestNames: digests,
             leaseExpiry: leaseExpiry,
             repair: repair,
-            unpacker: unpackWith)
+            unpacker: unpackWith,
+            storeWhileReading: storeWhileReading)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
         let name = try openInput(archive).name  // exit 66 before anything else when the input is missing
         let archive = self.archive

@@ -33,6 +33,9 @@ struct ContentWriter {
     static let chunk = 256 << 10
     /// WRITE requests sent ahead of containerd's answers.
     static let window = 8
+    /// Blobs an import writes at the same time: containerd hashes and writes each Write stream
+    /// on one goroutine, so a second stream lets it use a second core.
+    static let streams = 2
     /// Attempts without progress before giving up.
     static let maxStalledAttempts = 4
 

@@ -17,8 +17,6 @@ final class EarlyUploader: @unchecked Sendable {
     private let queue: AsyncStream<Item>
     private let sender: AsyncStream<Item>.Continuation
     private var task: Task<Set<Digest>, Never>?
-    /// Blobs written at the same time.
-    static let streams = 2
 
     init(socket: String, namespace: String, lease: String, containerd: ContainerdConnection) {
         (queue, sender) = AsyncStream.makeStream(of: Item.self)
@@ -26,14 +24,13 @@ final class EarlyUploader: @unchecked Sendable {
         let writer = ContentWriter(socket: socket, namespace: namespace, lease: lease)
         let metadata = containerd.metadata(lease: lease)
         task = Task {
-            // Two streams at a time: containerd hashes and writes each stream on one goroutine,
-            // so a second one lets it use the second core whenever this process leaves it idle.
+            // `ContentWriter.streams` at a time.
             await withTaskGroup(of: Digest?.self) { group in
                 var stored: Set<Digest> = []
                 var running = 0
                 for await item in queue {
                     if Task.isCancelled { break }
-                    if running == Self.streams, let done = await group.next() {
+                    if running == ContentWriter.streams, let done = await group.next() {
                         running -= 1
                         if let done { stored.insert(done) }
                     }

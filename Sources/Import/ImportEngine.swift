@@ -24,6 +24,9 @@ public struct ImportOptions: Sendable {
     public var repair: Bool
     /// Who unpacks layers into snapshots.
     public var unpacker: Unpacker
+    /// Store blobs while the archive is read (under the lease, unreferenced) instead of after
+    /// the whole archive verified.
+    public var storeWhileReading: Bool
 
     public enum Unpacker: String, Sendable, CaseIterable {
         /// Our applier for bind and overlay mounts (native, overlayfs), containerd's
@@ -39,8 +42,9 @@ public struct ImportOptions: Sendable {
 
     public init(
         socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool,
-        leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto
+        leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto, storeWhileReading: Bool = false
     ) {
+        self.storeWhileReading = storeWhileReading
         self.repair = repair
         self.unpacker = unpacker
         self.socket = socket
@@ -304,27 +308,44 @@ struct ImportTransaction: @unchecked Sendable {
         var stored = 0
         var present = 0
         let storedEarly = await earlyUploads?.finish() ?? []
-        for (done, (digest, blob)) in blobs.sorted(by: { $0.key < $1.key }).enumerated() {
-            progress?(.stored(done, of: blobs.count))
+        var missing: [(Digest, Blob)] = []
+        for (digest, blob) in blobs.sorted(by: { $0.key < $1.key }) {
             let wanted = labels[digest] ?? [:]
             if storedEarly.contains(digest) {
                 stored += 1
                 try await label(digest, missing: wanted)
-                continue
-            }
-            if let info = try await existingInfo(digest) {
+            } else if let info = try await existingInfo(digest) {
                 present += 1
                 try await adopt(digest, info: info, labels: wanted)
-                continue
+            } else {
+                missing.append((digest, blob))
             }
-            do {
-                try await ContentWriter(socket: options.socket, namespace: options.namespace, lease: lease)
-                    .write(file: blob.spooled, size: blob.size, digest: digest, labels: wanted)
-                stored += 1
-            } catch let error as RPCError where error.code == .alreadyExists {
-                // Another import stored it meanwhile.
-                present += 1
-                if let info = try await existingInfo(digest) { try await adopt(digest, info: info, labels: wanted) }
+            progress?(.stored(stored + present, of: blobs.count))
+        }
+        // The rest, `ContentWriter.streams` at a time (containerd hashes each stream on one goroutine).
+        let writer = ContentWriter(socket: options.socket, namespace: options.namespace, lease: lease)
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            var next = missing.makeIterator()
+            func start(_ digest: Digest, _ blob: Blob) {
+                let wanted = labels[digest] ?? [:]
+                group.addTask { [self] in
+                    do {
+                        try await writer.write(file: blob.spooled, size: blob.size, digest: digest, labels: wanted)
+                        return true
+                    } catch let error as RPCError where error.code == .alreadyExists {
+                        // Another import stored it meanwhile.
+                        if let info = try await existingInfo(digest) { try await adopt(digest, info: info, labels: wanted) }
+                        return false
+                    }
+                }
+            }
+            for _ in 0..<ContentWriter.streams {
+                if let (digest, blob) = next.next() { start(digest, blob) }
+            }
+            while let written = try await group.next() {
+                if written { stored += 1 } else { present += 1 }
+                progress?(.stored(stored + present, of: blobs.count))
+                if let (digest, blob) = next.next() { start(digest, blob) }
             }
         }
         return (stored, present)

@@ -55,7 +55,7 @@ public struct Importer: Sendable {
             }
             let leased = leaseError == nil
             let uploader =
-                leased
+                leased && options.storeWhileReading
                 ? EarlyUploader(socket: options.socket, namespace: options.namespace, lease: lease, containerd: containerd)
                 : nil
             spool.onFileSpooled = { record, spooled in uploader?.offer(record, spooled: spooled) }
