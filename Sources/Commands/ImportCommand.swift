@@ -74,8 +74,8 @@ public struct ImportCommand: ParsableCommand {
     @Option(help: "Who unpacks layers: auto (this tool for bind and overlay mounts, containerd's Diff.Apply for others) or containerd (Diff.Apply always).")
     var unpackWith: ImportOptions.Unpacker = .auto
 
-    @Flag(help: "Store blobs in containerd while the archive is still read (under the import's lease, referenced by nothing until the archive verified) instead of after: faster on 2 cores.")
-    var storeWhileReading = false
+    @Flag(help: "Send nothing to containerd's content store until the whole archive verified (by default each blob is stored under the import's lease as soon as it is read and its digest checked, referenced by nothing until the archive proved sound: faster).")
+    var verifyFirst = false
 
     @Flag(help: "Print a JSON summary on standard output (imported, refused or failed).")
     var json = false
@@ -99,7 +99,7 @@ public struct ImportCommand: ParsableCommand {
             leaseExpiry: leaseExpiry,
             repair: repair,
             unpacker: unpackWith,
-            storeWhileReading: storeWhileReading)
+            storeWhileReading: !verifyFirst)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
         let name = try openInput(archive).name  // exit 66 before anything else when the input is missing
         let archive = self.archive

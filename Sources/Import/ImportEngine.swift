@@ -24,8 +24,8 @@ public struct ImportOptions: Sendable {
     public var repair: Bool
     /// Who unpacks layers into snapshots.
     public var unpacker: Unpacker
-    /// Store blobs while the archive is read (under the lease, unreferenced) instead of after
-    /// the whole archive verified.
+    /// Store each blob while the rest of the archive is read (under the lease, its digest
+    /// checked, referenced by nothing until the whole archive verified) instead of after.
     public var storeWhileReading: Bool
 
     public enum Unpacker: String, Sendable, CaseIterable {
@@ -42,7 +42,7 @@ public struct ImportOptions: Sendable {
 
     public init(
         socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool,
-        leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto, storeWhileReading: Bool = false
+        leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto, storeWhileReading: Bool = true
     ) {
         self.storeWhileReading = storeWhileReading
         self.repair = repair
