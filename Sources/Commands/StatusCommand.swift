@@ -91,7 +91,7 @@ public struct StatusCommand: ParsableCommand {
             for report in reports {
                 if report.present {
                     writeStandardOutput(
-                        "present  \(report.query)  record=\(report.record ?? "")  config=\(report.config ?? "")  layers=\(report.layers ?? 0)\n")
+                        "present  \(report.query)  record=\(report.record ?? "")  target=\(report.target ?? "")  config=\(report.config ?? "")  layers=\(report.layers ?? 0)\n")
                 } else {
                     writeStandardOutput("missing  \(report.query): \(report.missing ?? "not present")\n")
                 }

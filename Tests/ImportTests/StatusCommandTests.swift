@@ -30,6 +30,7 @@ import TestSupport
             let result = try status(containerd, [query])
             #expect(result.status == 0, "\(query): \(result.stdoutText)")
             #expect(result.stdoutText.hasPrefix("present  \(query)"))
+            #expect(result.stdoutText.contains("target=\(target)  config=\(config)"), "\(result.stdoutText)")
         }
         let both = try status(containerd, ["kni/sample:gzip", "kni/absent:v1"])
         #expect(both.status == 1)
