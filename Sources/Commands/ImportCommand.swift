@@ -23,11 +23,13 @@ public struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Verify an image archive, then import it atomically into containerd.",
         discussion: """
-            The archive is read once: every blob digest and every layer's diff_id is checked while \
-            it is copied to a private spool, before containerd sees anything. Then, under a \
-            containerd lease, blobs are stored, layers unpacked into snapshots and checked again, \
-            and only then are the image records created or updated, all or none. A failed import \
-            leaves no new record and never changes an existing tag.
+            Everything happens under a containerd lease. The archive is read once: every blob \
+            digest and every layer's diff_id is checked while it is copied to a private spool, and \
+            each blob is stored in containerd as soon as it is read (referenced by nothing; \
+            --verify-first waits for the whole archive instead). Layers are unpacked into \
+            snapshots from the verified bytes, and only then are the image records created or \
+            updated, all or none. A refused or failed import leaves no record, no content and no \
+            snapshot behind, and never changes an existing tag.
 
             Docker 25.0.0's `docker save` wrote archives whose OCI index disagrees with the image's \
             config while manifest.json is right; they are refused, and --repair imports what \
