@@ -35,7 +35,7 @@ public struct ImportCommand: ParsableCommand {
             config while manifest.json is right; they are refused, and --repair imports what \
             manifest.json describes instead.
 
-            Exit codes: 0 imported, 65 inconsistent or hostile archive (nothing stored), 66 the \
+            Exit codes: 0 imported, 65 inconsistent or hostile archive (nothing kept), 66 the \
             input cannot be opened, 69 containerd cannot be reached or refused, 74 read error.
             """
     )
