@@ -43,20 +43,7 @@ public struct ImportCommand: ParsableCommand {
     @Argument(help: "The archive to read: a path, or - for standard input.")
     var archive: String = "-"
 
-    @Option(help: "containerd's socket (env CONTAINERD_ADDRESS).")
-    var address: String?
-
-    @Option(help: "containerd namespace (env CONTAINERD_NAMESPACE).")
-    var namespace: String?
-
-    @Option(help: "Snapshotter to unpack into; auto: the CRI snapshotter of the node's containerd config, else overlayfs.")
-    var snapshotter: String = "auto"
-
-    @Option(help: "containerd's config, read by --snapshotter auto.")
-    var containerdConfig: String = NodeSnapshotter.defaultConfig
-
-    @Option(help: "The platform to unpack, os/arch[/variant] (default: this machine's).")
-    var platform: String?
+    @OptionGroup var node: NodeOptions
 
     @Flag(help: "Accepted for kind's command line: blobs of every platform in the archive are stored.")
     var allPlatforms = false
@@ -84,19 +71,12 @@ public struct ImportCommand: ParsableCommand {
 
     public init() {}
 
-    public mutating func validate() throws {
-        if let platform, Platform(parsing: platform) == nil {
-            throw ValidationError("--platform must look like os/arch[/variant]; got \"\(platform)\"")
-        }
-    }
-
     public func run() throws {
-        let environment = ProcessEnvironment()
         let options = ImportOptions(
-            socket: address ?? environment["CONTAINERD_ADDRESS"] ?? "/run/containerd/containerd.sock",
-            namespace: namespace ?? environment["CONTAINERD_NAMESPACE"] ?? "k8s.io",
-            snapshotter: snapshotter == "auto" ? NodeSnapshotter.detect(configPath: containerdConfig) : snapshotter,
-            platform: platform.flatMap(Platform.init(parsing:)) ?? .current,
+            socket: node.socket,
+            namespace: node.resolvedNamespace,
+            snapshotter: node.resolvedSnapshotter,
+            platform: node.resolvedPlatform,
             digestNames: digests,
             leaseExpiry: leaseExpiry,
             repair: repair,

@@ -32,20 +32,7 @@ public struct StatusCommand: ParsableCommand {
     @Argument(help: "Image names or sha256: digests.")
     var images: [String]
 
-    @Option(help: "containerd's socket (env CONTAINERD_ADDRESS).")
-    var address: String?
-
-    @Option(help: "containerd namespace (env CONTAINERD_NAMESPACE).")
-    var namespace: String?
-
-    @Option(help: "Snapshotter whose snapshots count; auto: the CRI snapshotter of the node's containerd config, else overlayfs.")
-    var snapshotter: String = "auto"
-
-    @Option(help: "containerd's config, read by --snapshotter auto.")
-    var containerdConfig: String = NodeSnapshotter.defaultConfig
-
-    @Option(help: "The platform whose layers must be unpacked, os/arch[/variant] (default: this machine's).")
-    var platform: String?
+    @OptionGroup var node: NodeOptions
 
     @Flag(help: "Print one JSON document on standard output.")
     var json = false
@@ -53,19 +40,13 @@ public struct StatusCommand: ParsableCommand {
     public init() {}
 
     public mutating func validate() throws {
-        if let platform, Platform(parsing: platform) == nil {
-            throw ValidationError("--platform must look like os/arch[/variant]; got \"\(platform)\"")
-        }
         if images.isEmpty { throw ValidationError("name at least one image") }
     }
 
     public func run() throws {
-        let environment = ProcessEnvironment()
-        let socket = address ?? environment["CONTAINERD_ADDRESS"] ?? "/run/containerd/containerd.sock"
+        let socket = node.socket
         let presence = ImagePresence(
-            namespace: namespace ?? environment["CONTAINERD_NAMESPACE"] ?? "k8s.io",
-            snapshotter: snapshotter == "auto" ? NodeSnapshotter.detect(configPath: containerdConfig) : snapshotter,
-            platform: platform.flatMap(Platform.init(parsing:)) ?? .current)
+            namespace: node.resolvedNamespace, snapshotter: node.resolvedSnapshotter, platform: node.resolvedPlatform)
         let images = self.images
         let outcome = Blocking.run {
             try await ContainerdConnection.withConnection(socket: socket, namespace: presence.namespace) { containerd in

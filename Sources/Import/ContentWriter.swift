@@ -69,13 +69,17 @@ struct ContentWriter {
         try await containerd.content.write(
             metadata: containerd.metadata(lease: lease),
             requestProducer: { writer in
-                try await writer.write(
+                /// A request of this ingest: every one names the ref, the size and the digest.
+                func request(_ action: Containerd_Services_Content_V1_WriteAction, at offset: Int64 = 0) -> Request {
                     .with {
-                        $0.action = .stat
+                        $0.action = action
                         $0.ref = ref
                         $0.total = size
                         $0.expected = digest.description
-                    })
+                        $0.offset = offset
+                    }
+                }
+                try await writer.write(request(.stat))
                 // Continue where containerd's ingest stands (0 for a new one).
                 var iterator = answers.makeAsyncIterator()
                 guard var offset = await iterator.next() else { return }
@@ -90,27 +94,15 @@ struct ContentWriter {
                         guard await iterator.next() != nil else { return }
                         unanswered -= 1
                     }
-                    try await writer.write(
-                        .with {
-                            $0.action = .write
-                            $0.ref = ref
-                            $0.total = size
-                            $0.expected = digest.description
-                            $0.offset = offset
-                            $0.data = Data(buffer[0..<count])
-                        })
+                    var data = request(.write, at: offset)
+                    data.data = Data(buffer[0..<count])
+                    try await writer.write(data)
                     offset += Int64(count)
                     unanswered += 1
                 }
-                try await writer.write(
-                    .with {
-                        $0.action = .commit
-                        $0.ref = ref
-                        $0.total = size
-                        $0.offset = offset
-                        $0.expected = digest.description
-                        $0.labels = labels
-                    })
+                var commit = request(.commit, at: offset)
+                commit.labels = labels
+                try await writer.write(commit)
             },
             onResponse: { response in
                 // Read to the end of the stream: containerd answers every request (the commit
