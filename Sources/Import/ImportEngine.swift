@@ -35,9 +35,6 @@ public struct ImportOptions: Sendable {
         /// containerd's `Diff.Apply` for every layer.
         case containerd
 
-        /// Snapshotters whose mounts our applier writes into (a bind mount, or one overlay
-        /// mount with an upperdir); with these, unpacking runs while the blobs are stored.
-        static let ownApplierSnapshotters: Set<String> = ["overlayfs", "native"]
     }
 
     public init(
@@ -166,42 +163,32 @@ struct ImportTransaction: @unchecked Sendable {
         // Labels first: they depend on the config's chain IDs and are set when blobs are stored.
         for image in report.images { collectLayerLabels(for: image, into: &labels) }
         // Content and snapshots are independent until the records: containerd hashes and writes
-        // the blobs while this process unpacks the layers. containerd's Diff.Apply reads layers
-        // from the content store, so with it the content comes first.
-        let concurrentStart = MonotonicClock.nanoseconds()
+        // the blobs while this process unpacks the layers. Only a layer left to containerd's
+        // Diff.Apply (which reads it from the content store) waits for the content.
+        let start = MonotonicClock.nanoseconds()
         let (allBlobs, allLabels) = (blobs, labels)
-        let concurrent =
-            options.unpacker == .auto && ImportOptions.Unpacker.ownApplierSnapshotters.contains(options.snapshotter)
-        var imported: [ImportedImage] = []
-        let stored: Int
-        let present: Int
-        let contentSeconds: Double
-        let unpackSeconds: Double
-        if concurrent {
-            async let content = { [self] in
-                let counts = try await storeBlobs(allBlobs, labels: allLabels)
-                return (counts.0, counts.1, MonotonicClock.seconds(since: concurrentStart))
-            }()
-            for (image, target) in zip(report.images, targets) {
-                imported.append(try await unpack(image, target: target, blobs: blobs))
-            }
-            unpackSeconds = MonotonicClock.seconds(since: concurrentStart)
-            (stored, present, contentSeconds) = try await content
-        } else {
-            (stored, present) = try await storeBlobs(allBlobs, labels: allLabels)
-            contentSeconds = MonotonicClock.seconds(since: concurrentStart)
-            let unpackStart = MonotonicClock.nanoseconds()
-            for (image, target) in zip(report.images, targets) {
-                imported.append(try await unpack(image, target: target, blobs: blobs))
-            }
-            unpackSeconds = MonotonicClock.seconds(since: unpackStart)
+        let content = Task { [self] in
+            let (stored, present) = try await storeBlobs(allBlobs, labels: allLabels)
+            return (stored, present, MonotonicClock.seconds(since: start))
         }
+        var imported: [ImportedImage] = []
+        do {
+            for (image, target) in zip(report.images, targets) {
+                imported.append(try await unpack(image, target: target, blobs: blobs, content: content))
+            }
+        } catch {
+            content.cancel()
+            _ = try? await content.value
+            throw error
+        }
+        let unpackSeconds = MonotonicClock.seconds(since: start)
+        let (stored, present, contentSeconds) = try await content.value
         var phases = [
             PhaseTime(phase: "content", seconds: contentSeconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
         ]
-        let start = MonotonicClock.nanoseconds()
+        let recordsStart = MonotonicClock.nanoseconds()
         try await writeRecords(for: imported)
-        phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: start)))
+        phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: recordsStart)))
         return ImportSummary(images: imported, blobsStored: stored, blobsPresent: present, phases: phases)
     }
 
@@ -395,9 +382,12 @@ struct ImportTransaction: @unchecked Sendable {
 
     // MARK: Snapshots
 
-    private func unpack(_ image: ImageReport, target: Containerd_Types_Descriptor, blobs: [Digest: Blob]) async throws
-        -> ImportedImage
-    {
+    /// The content phase: its counts (stored, present) and duration.
+    typealias ContentTask = Task<(Int, Int, Double), any Error>
+
+    private func unpack(
+        _ image: ImageReport, target: Containerd_Types_Descriptor, blobs: [Digest: Blob], content: ContentTask
+    ) async throws -> ImportedImage {
         let diffIDs = image.layers.compactMap(\.diffID)
         let chains = chainIDs(diffIDs)
         var unpacked = 0
@@ -429,10 +419,11 @@ struct ImportTransaction: @unchecked Sendable {
                 continue
             }
             do {
-                if options.unpacker == .containerd || !Self.ownApplierHandles(mounts) {
-                    try await applyWithContainerd(layer, of: image, at: position, expected: diffIDs[position], into: mounts)
+                if options.unpacker == .auto, let (root, mode) = Self.ownApplierTarget(mounts) {
+                    try apply(layer, of: image, at: position, into: root, mode: mode, from: blobs[layer.digest])
                 } else {
-                    try apply(layer, of: image, at: position, into: mounts, from: blobs[layer.digest])
+                    _ = try await content.value  // Diff.Apply reads the blob from the content store
+                    try await applyWithContainerd(layer, of: image, at: position, expected: diffIDs[position], into: mounts)
                 }
             } catch {
                 _ = try? await containerd.snapshots.remove(.with { $0.snapshotter = options.snapshotter; $0.key = key }, metadata: metadata)
@@ -472,10 +463,24 @@ struct ImportTransaction: @unchecked Sendable {
         }
     }
 
-    /// One bind mount, or one overlay mount with an upperdir.
-    static func ownApplierHandles(_ mounts: [Containerd_Types_Mount]) -> Bool {
-        guard mounts.count == 1, let mount = mounts.first else { return false }
-        return mount.type == "bind" || (mount.type == "overlay" && mount.options.contains { $0.hasPrefix("upperdir=") })
+    /// Where and how our applier writes into a snapshot's mounts: one bind mount (plain, into
+    /// its source) or one overlay mount with an upperdir (overlay upper above its lowerdirs,
+    /// `userxattr` honoured); nil for anything else, which containerd's Diff.Apply unpacks.
+    static func ownApplierTarget(_ mounts: [Containerd_Types_Mount]) -> (String, ApplyMode)? {
+        guard mounts.count == 1, let mount = mounts.first else { return nil }
+        func option(_ name: String) -> String? {
+            mount.options.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+        switch mount.type {
+        case "bind":
+            return (mount.source, .plain)
+        case "overlay":
+            guard let upper = option("upperdir") else { return nil }
+            let lowers = option("lowerdir").map { $0.split(separator: ":").map(String.init) } ?? []
+            return (upper, .overlayUpper(lowers: lowers, userXattr: mount.options.contains("userxattr")))
+        default:
+            return nil
+        }
     }
 
     /// containerd's `Diff.Apply` (for mounts our applier does not write into): containerd reads
@@ -513,31 +518,8 @@ struct ImportTransaction: @unchecked Sendable {
 
     /// Applies one layer from the spool into the snapshot's mounts with our applier.
     private func apply(
-        _ layer: LayerReport, of image: ImageReport, at position: Int, into mounts: [Containerd_Types_Mount],
-        from blob: Blob?
+        _ layer: LayerReport, of image: ImageReport, at position: Int, into root: String, mode: ApplyMode, from blob: Blob?
     ) throws {
-        guard mounts.count == 1, let mount = mounts.first else {
-            throw ImportError.unsupported("snapshotter \(options.snapshotter) returned \(mounts.count) mounts; only one bind or overlay mount is handled")
-        }
-        let root: String
-        let mode: ApplyMode
-        switch mount.type {
-        case "bind":
-            root = mount.source
-            mode = .plain
-        case "overlay":
-            func option(_ name: String) -> String? {
-                mount.options.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
-            }
-            guard let upper = option("upperdir") else {
-                throw ImportError.unsupported("overlay mount without upperdir (a read-only view) cannot be unpacked into")
-            }
-            root = upper
-            let lowers = option("lowerdir").map { $0.split(separator: ":").map(String.init) } ?? []
-            mode = .overlayUpper(lowers: lowers, userXattr: mount.options.contains("userxattr"))
-        default:
-            throw ImportError.unsupported("mount type \(mount.type) of snapshotter \(options.snapshotter) is not handled yet")
-        }
         guard let spooled = blob?.spooled else {
             throw ImportError.unpack(image: image.label, layer: position, digest: layer.digest, reason: "not in the spool")
         }
