@@ -86,16 +86,18 @@ struct ContentWriter {
                 var unanswered = 0
                 let input = try InputFile(path: file)
                 try input.seek(to: offset)
-                var buffer = [UInt8](repeating: 0, count: Self.chunk)
                 while true {
-                    let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+                    // Read straight into the message's bytes (the request keeps them while in flight).
+                    var chunk = Data(count: Self.chunk)
+                    let count = try chunk.withUnsafeMutableBytes { try input.read(into: $0) }
                     if count == 0 { break }
+                    chunk.count = count
                     if unanswered == Self.window {
                         guard await iterator.next() != nil else { return }
                         unanswered -= 1
                     }
                     var data = request(.write, at: offset)
-                    data.data = Data(buffer[0..<count])
+                    data.data = chunk
                     try await writer.write(data)
                     offset += Int64(count)
                     unanswered += 1
