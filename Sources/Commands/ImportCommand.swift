@@ -83,11 +83,11 @@ public struct ImportCommand: ParsableCommand {
             unpacker: unpackWith,
             storeWhileReading: !verifyFirst)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
-        let name = try openInput(archive).name  // exit 66 before anything else when the input is missing
-        let archive = self.archive
+        let input = Unchecked(try openInput(archive))  // exit 66 before anything else when the input is missing
+        let name = input.value.name
         let view = ImportProgressView(archive: name)
         let outcome = Blocking.run {
-            try await Importer(options: options).run(archive: archive, spoolParent: spoolParent, progress: view.update)
+            try await Importer(options: options).run(input: input.value, spoolParent: spoolParent, progress: view.update)
         }
         view.clear()
         let summary = ImportJSON(archive: name, outcome: outcome)
@@ -160,13 +160,6 @@ enum Blocking {
     }
 }
 
-/// The process environment, read once.
-struct ProcessEnvironment {
-    subscript(name: String) -> String? {
-        guard let value = getenv(name) else { return nil }
-        return String(cString: value)
-    }
-}
 
 /// The progress line of an import: bytes read, blobs stored, the layer being unpacked.
 final class ImportProgressView: @unchecked Sendable {

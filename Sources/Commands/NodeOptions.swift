@@ -3,6 +3,12 @@ import Core
 import Import
 import OCI
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Which containerd a command talks to, and how the node unpacks images: the options `import`
 /// and `status` share, with the node's defaults.
 struct NodeOptions: ParsableArguments {
@@ -33,4 +39,12 @@ struct NodeOptions: ParsableArguments {
         snapshotter == "auto" ? NodeSnapshotter.detect(configPath: containerdConfig) : snapshotter
     }
     var resolvedPlatform: Platform { platform.flatMap(Platform.init(parsing:)) ?? .current }
+}
+
+/// Variables of the process environment.
+struct ProcessEnvironment {
+    subscript(name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
 }

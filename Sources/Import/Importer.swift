@@ -27,13 +27,14 @@ public struct Importer: Sendable {
 
     public init(options: ImportOptions) { self.options = options }
 
-    /// - Parameter spoolParent: where the private spool directory goes.
-    public func run(archive: String, spoolParent: String, progress: (@Sendable (ImportProgress) -> Void)? = nil)
+    /// - Parameters:
+    ///   - input: the archive, opened by the caller (which reports a missing one first).
+    ///   - spoolParent: where the private spool directory goes.
+    public func run(input: InputFile, spoolParent: String, progress: (@Sendable (ImportProgress) -> Void)? = nil)
         async throws -> ImportOutcome
     {
         let spool = try Spool(parent: spoolParent)
         defer { spool.remove() }
-        let input = try InputFile(path: archive)
         let options = self.options
         return try await ContainerdConnection.withConnection(socket: options.socket, namespace: options.namespace) {
             containerd in
@@ -115,12 +116,6 @@ public struct Importer: Sendable {
             }
         }
     }
-}
-
-/// A value handed to another thread that only that thread uses meanwhile.
-struct Unchecked<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
 
 /// Runs blocking work (the archive's read and verification) on a thread of its own, so it does
