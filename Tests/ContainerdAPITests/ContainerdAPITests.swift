@@ -9,24 +9,15 @@ import TestSupport
 /// Our gRPC client against a real containerd (scripts/private-containerd: its own root, state
 /// and socket in a temp dir; stopped and removed whatever happens).
 @Suite(.serialized) struct ContainerdAPITests {
-    static let script = packageRoot.appendingPathComponent("scripts/private-containerd").path
-
     /// Starts a private containerd, runs `body` with a connection to it in namespace k8s.io, and
     /// stops it in all cases.
     func withPrivateContainerd(
         _ body: (ContainerdConnection, _ socket: String, _ directory: String) async throws -> Void
     ) async throws {
-        let temp = try TemporaryDirectory()
-        let directory = temp.path("containerd")
-        defer {
-            // Stop (kill, unmount, remove) before the temp dir goes: mentioning `temp` here also
-            // keeps it alive until then.
-            _ = try? run([Self.script, "stop", directory])
-            temp.remove()
-        }
-        let socket = try runChecked([Self.script, "start", directory]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-        try await ContainerdConnection.withConnection(socket: socket, namespace: "k8s.io") { containerd in
-            try await body(containerd, socket, directory)
+        let daemon = try PrivateContainerd()
+        defer { withExtendedLifetime(daemon) {} }  // stopped only after the body
+        try await ContainerdConnection.withConnection(socket: daemon.socket, namespace: "k8s.io") { containerd in
+            try await body(containerd, daemon.socket, daemon.directory)
         }
     }
 

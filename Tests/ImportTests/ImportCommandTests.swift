@@ -2,60 +2,6 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A private containerd (scripts/private-containerd) for one test, stopped whatever happens.
-final class PrivateContainerd {
-    static let script = packageRoot.appendingPathComponent("scripts/private-containerd").path
-    let temp: TemporaryDirectory
-    let directory: String
-    let socket: String
-
-    init() throws {
-        temp = try TemporaryDirectory()
-        directory = temp.path("containerd")
-        socket = try runChecked([Self.script, "start", directory]).stdoutText
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    deinit {
-        _ = try? run([Self.script, "stop", directory])
-    }
-
-    /// `ctr -n k8s.io ARGS` against this containerd.
-    func ctr(_ arguments: [String]) throws -> ProcessResult {
-        try runChecked(["ctr", "-a", socket, "-n", "k8s.io"] + arguments)
-    }
-
-    /// Image name → target digest.
-    func images() throws -> [String: String] {
-        var records: [String: String] = [:]
-        for line in try ctr(["images", "ls"]).stdoutText.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            records[String(fields[0])] = String(fields[2])
-        }
-        return records
-    }
-
-    func contentDigests() throws -> Set<String> {
-        Set(try ctr(["content", "ls", "-q"]).stdoutText.split(separator: "\n").map(String.init))
-    }
-
-    /// `kind-node-import import` with kind's flags against this containerd.
-    func importArchive(_ archive: String, _ extra: [String] = []) throws -> ProcessResult {
-        try run(
-            [builtExecutable, "import", "--address", socket, "--all-platforms", "--snapshotter=overlayfs"] + extra
-                + ["-"], stdinFile: archive)
-    }
-
-    /// What the image prints when run (its Cmd cats /etc/hello.txt). A second run when the
-    /// first printed nothing: under heavy load ctr 1.6's `run --rm` was seen (once in many runs)
-    /// to lose the output of a process that exits at once.
-    func runImage(_ name: String) throws -> String {
-        let output = try ctr(["run", "--rm", name, "kni-test-\(UUID().uuidString.prefix(8))"]).stdoutText
-        if !output.isEmpty { return output }
-        return try ctr(["run", "--rm", name, "kni-test-\(UUID().uuidString.prefix(8))"]).stdoutText
-    }
-}
-
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to run containerd")) struct ImportCommandTests {
     @Test(arguments: [
         ("real/oci-gzip.tar", "docker.io/kni/sample:gzip"),
