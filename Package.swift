@@ -79,6 +79,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TarTests", dependencies: ["Tar", "Core", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "TestSupport"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "Core"]),
         .testTarget(name: "VerificationTests", dependencies: ["Verification", "OCI", "Core", "TestSupport"]),
         .testTarget(
             name: "LayerApplierTests", dependencies: ["LayerApplier", "Verification", "OCI", "Tar", "Core", "TestSupport"]),

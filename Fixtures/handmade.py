@@ -407,6 +407,67 @@ def multiplatform_files(fixture: str, drop_amd64_layer=None) -> tuple:
     return archive_bytes(oci_layout([desc], blobs)), facts, amd64
 
 
+def attestation_manifest(fixture: str, subject: dict, label: str) -> tuple:
+    """A BuildKit attestation manifest (provenance) for the image manifest `subject`: platform
+    unknown/unknown, annotations vnd.docker.reference.{type,digest}, a config of an unknown
+    platform and one layer of application/vnd.in-toto+json (a JSON statement, not a tar)."""
+    statement = dumps({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{"name": f"pkg:docker/{ref(fixture)}", "digest": {"sha256": subject["digest"][7:]}}],
+        "predicate": {"builder": {"id": ""}, "buildType": "https://mobyproject.org/buildkit@v1",
+                      "metadata": {"buildkit_metadata": {"label": label}}},
+    })
+    config = dumps({"architecture": "unknown", "os": "unknown", "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [digest(statement)]}})
+    layer = descriptor("application/vnd.in-toto+json", statement,
+                       annotations={"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"})
+    manifest = dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                      "config": descriptor(OCI_CONFIG, config), "layers": [layer]})
+    desc = descriptor(OCI_MANIFEST, manifest, platform={"architecture": "unknown", "os": "unknown"},
+                      annotations={"vnd.docker.reference.digest": subject["digest"],
+                                   "vnd.docker.reference.type": "attestation-manifest"})
+    return desc, {digest(manifest): manifest, digest(config): config, digest(statement): statement}
+
+
+def docker29_files(fixture: str, with_attestations: bool, corrupt_attestation: bool = False) -> tuple:
+    """`docker save` of Docker 29 (containerd image store): OCI layout + manifest.json. index.json
+    names an image index holding every platform of the image and, for a local build
+    (`docker buildx build --load`), BuildKit's attestation manifests. Only what the local store
+    holds is exported: linux/amd64 whole, linux/arm64/v8 and linux/arm/v7 not at all, and the
+    attestation of linux/amd64 only (kind#3795)."""
+    amd64 = Image(ref(fixture), base_layers("gzip"))
+    others = [Image(ref(fixture), [Layer(make_tar([dir_("bin"), reg(f"bin/{arch}.txt", arch.encode())]), "gzip")],
+                    arch=arch, variant=variant) for arch, variant in (("arm64", "v8"), ("arm", "v7"))]
+    entries, blobs = [], dict(amd64.all_blobs())
+    platform_descs = [descriptor(OCI_MANIFEST, img.manifest_bytes(), platform=img.platform)
+                      for img in [amd64] + others]
+    entries += platform_descs
+    attestations = {}
+    if with_attestations:
+        for img, subject in zip([amd64] + others, platform_descs):
+            desc, att_blobs = attestation_manifest(fixture, subject, img.platform["architecture"])
+            entries.append(desc)
+            attestations["/".join(img.platform[k] for k in ("os", "architecture", "variant") if k in img.platform)] = desc
+            if img is amd64:
+                blobs.update(att_blobs)
+        if corrupt_attestation:
+            statement_digest = [d for d, data in blobs.items() if data.startswith(b'{"_type"')][0]
+            data = bytearray(blobs[statement_digest])
+            data[len(data) // 2] ^= 0x01
+            blobs[statement_digest] = bytes(data)
+    index = dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    blobs[digest(index)] = index
+    files = oci_layout([descriptor(OCI_INDEX, index, annotations={CONTAINERD_NAME: "docker.io/" + ref(fixture),
+                                                                  REF_NAME: "v1"})], blobs)
+    files["manifest.json"] = dumps([{"Config": blob_path(digest(amd64.config_bytes())), "RepoTags": [ref(fixture)],
+                                     "Layers": [blob_path(d["digest"]) for d in amd64.layer_descs]}])
+    facts = {"index": digest(index), "images": [amd64.facts()],
+             "absent_platforms": ["linux/arm64/v8", "linux/arm/v7"],
+             "attestations": {p: d["digest"] for p, d in attestations.items()}}
+    return archive_bytes(files), facts, amd64
+
+
 # ---------------------------------------------------------------------------- fixtures
 
 FIXTURES = {}
@@ -483,6 +544,26 @@ def oci_multiplatform_missing_amd64(name):
     data, facts, amd64 = multiplatform_files(name, drop_amd64_layer=1)
     return data, error("blob-missing", amd64, platform="linux/amd64", layer_index=1,
                        digest=amd64.layer_descs[1]["digest"], **facts)
+
+
+@fixture
+def docker29_buildx_load(name):
+    data, facts, _ = docker29_files(name, with_attestations=True)
+    return data, {"verdict": "ok", "platform": "linux/amd64", **facts,
+                  "note": "Docker 29 save of a local build: arm64 and arm absent, attestation of amd64 present"}
+
+
+@fixture
+def docker29_pulled(name):
+    data, facts, _ = docker29_files(name, with_attestations=False)
+    return data, {"verdict": "ok", "platform": "linux/amd64", **facts,
+                  "note": "Docker 29 save of a pulled image: no attestations, arm64 and arm absent"}
+
+
+@fixture
+def docker29_attestation_corrupt(name):
+    data, facts, amd64 = docker29_files(name, with_attestations=True, corrupt_attestation=True)
+    return data, error("blob-digest-mismatch", amd64, platform="linux/amd64", **facts)
 
 
 @fixture

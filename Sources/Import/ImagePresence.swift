@@ -98,9 +98,8 @@ public struct ImagePresence: Sendable {
                 return report
             }
             if let index = try? JSONDecoder().decode(Index.self, from: Data(bytes)), !(index.manifests.isEmpty) {
-                guard let child = index.manifests.first(where: { $0.platform.map(platform.matches) ?? false })
-                    ?? (index.manifests.count == 1 ? index.manifests.first : nil)
-                else {
+                // The entry the node's platform matcher picks (attestations never), as import unpacked it.
+                guard let child = IndexEntry.choose(index.manifests, for: platform) else {
                     report.missing = "\(record.name): its index has no manifest for \(platform)"
                     return report
                 }

@@ -92,6 +92,10 @@ public struct Importer: Sendable {
                     "repaired: the archive's OCI index describes its image(s) inconsistently (Docker 25.0.0's defect); imported what its manifest.json describes instead, with a manifest written from it")
                 report = repaired
             }
+            for image in report.images where !image.absentParts.isEmpty {
+                notes.append(
+                    "\(image.label): not in the archive, not needed on this node: \(image.absentParts.joined(separator: ", ")) (Docker's containerd image store exports only what it holds; kind#3795)")
+            }
             guard report.consistent else {
                 await abandon()
                 return .refused(report)

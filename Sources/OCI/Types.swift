@@ -8,6 +8,8 @@ public struct Descriptor: Codable, Sendable, Equatable {
     public var annotations: [String: String]?
     public var platform: Platform?
     public var urls: [String]?
+    /// OCI 1.1: the type of an artifact this descriptor points at.
+    public var artifactType: String?
 
     public init(mediaType: String?, digest: Digest, size: Int64, annotations: [String: String]? = nil,
                 platform: Platform? = nil) {
@@ -34,6 +36,8 @@ public struct Manifest: Codable, Sendable {
     public var config: Descriptor
     public var layers: [Descriptor]
     public var annotations: [String: String]?
+    /// OCI 1.1: set on artifact manifests.
+    public var artifactType: String?
 
     public init(
         schemaVersion: Int?, mediaType: String?, config: Descriptor, layers: [Descriptor],

@@ -97,7 +97,7 @@ struct ImageChecks {
     let contents: ArchiveContents
     let platform: Platform
     let limits: InspectionLimits
-    private var problems: [Problem] = []
+    var problems: [Problem] = []
     /// Read manifest.json only, as docker save's consumers do (the Docker 25.0.0 repair).
     var ignoreIndex = false
     /// Blob paths whose digest mismatch was already reported for an image.
@@ -173,10 +173,18 @@ struct ImageChecks {
             crossCheck ? decode("manifest.json", at: "manifest.json", image: nil) : nil
         var images: [ImageReport] = []
         for (position, descriptor) in index.manifests.enumerated() {
+            if let kind = IndexEntry.attachmentKind(descriptor) {
+                // Not an image (producers that export referrers list them here): kept whole, never imported.
+                _ = checkAttachment(Leaf(descriptor: descriptor, platform: descriptor.platform), kind: kind, among: [], image: nil)
+                problems.append(
+                    Problem(
+                        .note, "index-entry-not-image",
+                        "index.json manifests[\(position)] is a \(kind), not an image: its blobs are checked and stored, nothing is unpacked from it",
+                        digest: descriptor.digest))
+                continue
+            }
             var image = ImageReport(
-                names: Self.names(descriptor), source: "index.json manifests[\(position)]", target: descriptor.digest,
-                platform: nil, manifest: nil, config: nil, layers: [], size: 0, uncompressedSize: 0,
-                otherPlatforms: [], consistent: true)
+                names: Self.names(descriptor), source: "index.json manifests[\(position)]", target: descriptor.digest)
             let errorsBefore = errorCount
             checkTarget(descriptor, image: &image)
             if let dockerEntries { crossCheckDockerManifest(dockerEntries, image: image) }
@@ -200,15 +208,30 @@ struct ImageChecks {
 
     private var errorCount: Int { problems.filter { $0.severity == .error }.count }
 
-    /// Resolves an index.json entry to its platform manifests and checks them.
+    /// A manifest reached through index.json, with the platform it is listed under.
+    struct Leaf {
+        var descriptor: Descriptor
+        var platform: Platform?
+    }
+
+    /// Resolves an index.json entry to its platform manifests and checks them: the node's
+    /// platform in full, the other platforms' blobs where present, and the manifests that are
+    /// no image (attestations, artifacts) by digest only.
     private mutating func checkTarget(_ descriptor: Descriptor, image: inout ImageReport) {
-        var leaves: [(descriptor: Descriptor, platform: Platform?)] = []
+        var leaves: [Leaf] = []
         guard collectManifests(descriptor, platform: descriptor.platform, depth: 0, image: image, into: &leaves) else {
             return
         }
-        if leaves.count == 1 && !MediaType.isIndex(kind(of: descriptor)) {
+        let imageLeaves = leaves.filter { IndexEntry.attachmentKind($0.descriptor) == nil }
+        defer {
+            for leaf in leaves {
+                guard let kind = IndexEntry.attachmentKind(leaf.descriptor) else { continue }
+                image.attachments.append(checkAttachment(leaf, kind: kind, among: imageLeaves, image: image))
+            }
+        }
+        if imageLeaves.count == 1 && !MediaType.isIndex(kind(of: descriptor)) {
             // A single manifest: always checked in full.
-            checkManifest(leaves[0].descriptor, full: true, image: &image)
+            checkManifest(imageLeaves[0].descriptor, full: true, image: &image)
             if let found = image.platform.flatMap(Platform.init(parsing:)), !found.matches(platform) {
                 problems.append(
                     Problem(
@@ -217,9 +240,9 @@ struct ImageChecks {
             }
             return
         }
-        let candidates = leaves.filter { leaf in leaf.platform.map { $0.matches(platform) } ?? false }
-        guard let chosen = candidates.first else {
-            let available = leaves.compactMap { $0.platform?.description }
+        guard let chosen = IndexEntry.choose(imageLeaves, for: platform, descriptor: \.descriptor, platformOf: \.platform)
+        else {
+            let available = imageLeaves.compactMap { $0.platform?.description }
             problems.append(
                 Problem(
                     .error, "platform-not-found",
@@ -228,10 +251,8 @@ struct ImageChecks {
             return
         }
         checkManifest(chosen.descriptor, full: true, image: &image)
-        for leaf in leaves where leaf.descriptor.digest != chosen.descriptor.digest {
-            var other = ImageReport(
-                names: image.names, source: image.source, target: image.target, platform: nil, manifest: nil,
-                config: nil, layers: [], size: 0, uncompressedSize: 0, otherPlatforms: [], consistent: true)
+        for leaf in imageLeaves where leaf.descriptor.digest != chosen.descriptor.digest {
+            var other = ImageReport(names: image.names, source: image.source, target: image.target)
             other.platform = leaf.platform?.description
             let notesBefore = problems.count
             checkManifest(leaf.descriptor, full: false, image: &other)
@@ -258,8 +279,7 @@ struct ImageChecks {
 
     /// Walks nested indexes down to manifests. Returns false when a problem stopped the walk.
     private mutating func collectManifests(
-        _ descriptor: Descriptor, platform: Platform?, depth: Int, image: ImageReport,
-        into leaves: inout [(descriptor: Descriptor, platform: Platform?)]
+        _ descriptor: Descriptor, platform: Platform?, depth: Int, image: ImageReport, into leaves: inout [Leaf]
     ) -> Bool {
         let type = kind(of: descriptor)
         if MediaType.isIndex(type) {
@@ -279,7 +299,7 @@ struct ImageChecks {
             return true
         }
         if MediaType.isManifest(type) || type == nil {
-            leaves.append((descriptor, platform))
+            leaves.append(Leaf(descriptor: descriptor, platform: platform))
             return true
         }
         // Attestations and other artifacts in an index are not images; ctr skips them too.
@@ -342,22 +362,26 @@ struct ImageChecks {
     }
 
     /// Presence, size and (for blobs named by digest) integrity of what a descriptor points at.
-    private mutating func checkDescriptorBlob(
-        _ descriptor: Descriptor, role: String, full: Bool, image: ImageReport, layer: LayerContext? = nil
+    /// An absent blob is an error when `full`, else a note (another platform's blob).
+    mutating func checkDescriptorBlob(
+        _ descriptor: Descriptor, role: String, full: Bool, image: ImageReport?, layer: LayerContext? = nil,
+        absentNote: Problem? = nil
     ) -> Bool {
         guard let blob = contents.blob(descriptor.digest) else {
-            if full {
+            if let absentNote {
+                problems.append(absentNote)
+            } else if full {
                 problems.append(
                     Problem(
-                        .error, "blob-missing", "the \(role) blob is not in the archive", image: image.label,
-                        platform: image.platform, layer: layer?.index, layerCount: layer?.count,
+                        .error, "blob-missing", "the \(role) blob is not in the archive", image: image?.label,
+                        platform: image?.platform, layer: layer?.index, layerCount: layer?.count,
                         digest: descriptor.digest, path: blobPath(descriptor.digest)))
             } else {
                 problems.append(
                     Problem(
                         .note, "platform-blob-missing",
                         "the \(role) blob of this other platform is not in the archive (exports of Docker's containerd store do this; kind#3795)",
-                        image: image.label, platform: image.platform, layer: layer?.index, layerCount: layer?.count,
+                        image: image?.label, platform: image?.platform, layer: layer?.index, layerCount: layer?.count,
                         digest: descriptor.digest))
             }
             return false
@@ -366,7 +390,7 @@ struct ImageChecks {
             problems.append(
                 Problem(
                     .error, "blob-size-mismatch", "the \(role) blob's size differs from its descriptor",
-                    image: image.label, platform: image.platform, layer: layer?.index, layerCount: layer?.count,
+                    image: image?.label, platform: image?.platform, layer: layer?.index, layerCount: layer?.count,
                     digest: descriptor.digest, expected: "\(descriptor.size) bytes", found: "\(blob.size) bytes"))
         }
         guard blob.digest == descriptor.digest else {
@@ -375,7 +399,7 @@ struct ImageChecks {
                     Problem(
                         .error, "blob-digest-mismatch",
                         "the \(role) blob's bytes do not hash to its digest (corrupted or altered)",
-                        image: image.label, platform: image.platform, layer: layer?.index, layerCount: layer?.count,
+                        image: image?.label, platform: image?.platform, layer: layer?.index, layerCount: layer?.count,
                         digest: descriptor.digest, path: blob.path, expected: descriptor.digest.description,
                         found: blob.digest.description))
             }
@@ -465,10 +489,7 @@ struct ImageChecks {
             return []
         }
         return entries.enumerated().map { position, entry in
-            var image = ImageReport(
-                names: entry.repoTags ?? [], source: "manifest.json [\(position)]", target: nil, platform: nil,
-                manifest: nil, config: nil, layers: [], size: 0, uncompressedSize: 0, otherPlatforms: [],
-                consistent: true)
+            var image = ImageReport(names: entry.repoTags ?? [], source: "manifest.json [\(position)]", target: nil)
             let errorsBefore = errorCount
             checkDockerSaveEntry(entry, image: &image)
             image.consistent = errorCount == errorsBefore

@@ -69,7 +69,22 @@ public struct ImageReport: Codable, Sendable {
     public var uncompressedSize: Int64
     /// Platforms of the index that were not checked in full, with what is missing of them.
     public var otherPlatforms: [OtherPlatform]
+    /// Manifests of the index that are no image (BuildKit attestations, artifacts): stored with
+    /// the index, checked by digest, never unpacked.
+    public var attachments: [AttachedManifest]
     public var consistent: Bool
+
+    public init(names: [String], source: String, target: Digest?) {
+        self.names = names
+        self.source = source
+        self.target = target
+        layers = []
+        size = 0
+        uncompressedSize = 0
+        otherPlatforms = []
+        attachments = []
+        consistent = true
+    }
 
     /// How messages name the image.
     public var label: String {
@@ -88,6 +103,31 @@ public struct LayerReport: Codable, Sendable {
     public var diffID: Digest?
     public var uncompressedSize: Int64
     public var entries: Int
+}
+
+extension ImageReport {
+    /// What of the image's index the archive lacks: other platforms and attachments (by what
+    /// they are and describe) not wholly in it. Nothing here is needed on the checked platform.
+    public var absentParts: [String] {
+        otherPlatforms.filter { !$0.complete }.map(\.platform)
+            + attachments.filter { !$0.complete }.map { attached in
+                attached.subjectPlatform.map { "\(attached.kind) of \($0)" } ?? attached.kind
+            }
+    }
+}
+
+/// A manifest of an image's index that is no image: what it is, what it describes, whether
+/// the archive holds all of it.
+public struct AttachedManifest: Codable, Sendable {
+    /// `attestation-manifest` (BuildKit's `vnd.docker.reference.type`), `artifact <type>` or
+    /// `unknown/unknown platform`.
+    public var kind: String
+    public var manifest: Digest
+    /// The image manifest it describes (`vnd.docker.reference.digest`), and that manifest's platform.
+    public var subject: Digest?
+    public var subjectPlatform: String?
+    /// True when the manifest and every blob it names are in the archive.
+    public var complete: Bool
 }
 
 public struct OtherPlatform: Codable, Sendable {

@@ -9,6 +9,8 @@ import TestSupport
         ("handmade/docker25-good.tar", "docker.io/kni/docker25-good:v1"),
         ("handmade/oci-mixed.tar", "docker.io/kni/oci-mixed:v1"),
         ("handmade/oci-multiplatform.tar", "docker.io/kni/oci-multiplatform:v1"),
+        ("handmade/docker29-buildx-load.tar", "docker.io/kni/docker29-buildx-load:v1"),
+        ("handmade/docker29-pulled.tar", "docker.io/kni/docker29-pulled:v1"),
         ("real/docker-archive.tar", "docker.io/kni/sample:v1"),
         ("handmade/docker-legacy-symlinked.tar", "docker.io/kni/docker-legacy-symlinked:v1"),
     ])
@@ -24,7 +26,7 @@ import TestSupport
     @Test(arguments: [
         "wrong-diffid.tar", "count-mismatch.tar", "docker25-defect-count.tar", "docker25-defect-order.tar",
         "corrupted-blob.tar", "missing-blob.tar", "traversal.tar", "hardlink-escape.tar", "truncated.tar",
-        "two-images-one-bad.tar",
+        "two-images-one-bad.tar", "docker29-attestation-corrupt.tar",
     ])
     func brokenArchivesLeaveNothingBehind(fixture: String) throws {
         let containerd = try PrivateContainerd()
@@ -53,6 +55,28 @@ import TestSupport
         let good = try containerd.importArchive(try Fixtures.path("real/oci-zstd.tar"), ["--verify-first"])
         #expect(good.status == 0, "\(good.stderr)")
         #expect(try containerd.runImage("docker.io/kni/sample:zstd") == "hello from kind-node-import\n")
+    }
+
+    /// kind's flags on Docker 29's save of a local build: this node's platform is unpacked, the
+    /// attestation stored with the index, and the records target the index, whose digest is the
+    /// image ID Docker reports on its containerd store (kind#4236): status finds it by that ID.
+    @Test func docker29ArchiveRecordsTargetTheIndex() throws {
+        let containerd = try PrivateContainerd()
+        let archive = try Fixtures.path("handmade/docker29-buildx-load.tar")
+        let facts = try HandmadeExpectations.fixture("docker29-buildx-load.tar")
+        let index = try #require(facts["index"] as? String)
+        let attestations = try #require(facts["attestations"] as? [String: String])
+        let result = try containerd.importArchive(archive, ["--digests"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("not needed on this node: linux/arm64/v8, linux/arm/v7"), "\(result.stderr)")
+        let records = try containerd.images()
+        #expect(records["docker.io/kni/docker29-buildx-load:v1"] == index)
+        #expect(records.contains { $0.key.hasPrefix("import-") && $0.key.hasSuffix("@\(index)") && $0.value == index })
+        #expect(try containerd.contentDigests().contains(try #require(attestations["linux/amd64"])))
+        let status = try run([builtExecutable, "status", "--address", containerd.socket, "--snapshotter", "overlayfs", index])
+        #expect(status.status == 0, "\(status.stdoutText)")
+        #expect(status.stdoutText.hasPrefix("present  \(index)"))
+        #expect(try containerd.runImage("docker.io/kni/docker29-buildx-load:v1") == "hello from kind-node-import\n")
     }
 
     @Test func aBrokenImageNeverReplacesTheTagItClaims() throws {

@@ -207,3 +207,63 @@ struct Expectations {
         #expect(oversized.path == "manifest.json")
     }
 }
+
+/// Docker 29's `docker save` (containerd image store): an image index with every platform of the
+/// image, only the local one present, and BuildKit attestation manifests for a local build.
+@Suite struct Docker29ArchiveTests {
+    @Test(arguments: ["docker29-buildx-load.tar", "docker29-pulled.tar"])
+    func theLocalPlatformIsCheckedAndTheRestNoted(fixture: String) throws {
+        let expectations = try Expectations()
+        let report = try verifyFixture("handmade/" + fixture)
+        #expect(errors(report).isEmpty, "\(errors(report))")
+        #expect(report.format == "oci+docker-save")
+        let image = try #require(report.images.first)
+        #expect(report.images.count == 1)
+        #expect(image.names == ["docker.io/kni/\(fixture.dropLast(4)):v1", "v1"])
+        // The record's target, and the ID `docker image inspect` reports on the containerd store.
+        #expect(image.target == expectations.digest(fixture, "index"))
+        #expect(image.platform == "linux/amd64")
+        #expect(image.layers.count == 3)
+        #expect(image.otherPlatforms.map(\.platform) == ["linux/arm64/v8", "linux/arm/v7"])
+        #expect(image.otherPlatforms.allSatisfy { !$0.complete })
+        // Not a layer of any image, so no media-type or tar complaint about in-toto statements.
+        #expect(!report.problems.contains { $0.code == "unsupported-media-type" || $0.code == "layer-not-tar" })
+    }
+
+    @Test func attestationsAreKeptApartFromTheImage() throws {
+        let expectations = try Expectations()
+        let report = try verifyFixture("handmade/docker29-buildx-load.tar")
+        let image = try #require(report.images.first)
+        let attestations = try #require(expectations.table["docker29-buildx-load.tar"]?["attestations"] as? [String: String])
+        #expect(image.attachments.count == 3)
+        #expect(image.attachments.allSatisfy { $0.kind == "attestation-manifest" })
+        let byPlatform = Dictionary(uniqueKeysWithValues: image.attachments.map { ($0.subjectPlatform ?? "?", $0) })
+        #expect(byPlatform["linux/amd64"]?.complete == true)
+        #expect(byPlatform["linux/amd64"]?.manifest.description == attestations["linux/amd64"])
+        #expect(byPlatform["linux/arm64/v8"]?.complete == false)
+        #expect(byPlatform["linux/arm/v7"]?.complete == false)
+        #expect(image.absentParts == [
+            "linux/arm64/v8", "linux/arm/v7", "attestation-manifest of linux/arm64/v8", "attestation-manifest of linux/arm/v7",
+        ])
+        let notes = report.problems.filter { $0.code == "attachment-blob-missing" }
+        #expect(notes.count == 2 && notes.allSatisfy { $0.severity == .note })
+        // A pulled image has no attestations at all.
+        let pulled = try verifyFixture("handmade/docker29-pulled.tar")
+        #expect(pulled.images.first?.attachments.isEmpty == true)
+    }
+
+    /// An attestation is stored with the index, so its bytes must match their digest too.
+    @Test func aCorruptAttestationIsRefused() throws {
+        let report = try verifyFixture("handmade/docker29-attestation-corrupt.tar")
+        let codes = Set(errors(report).map(\.code))
+        #expect(codes == ["blob-digest-mismatch"])
+        #expect(errors(report).contains { $0.message.contains("attestation-manifest layer blob") && $0.image == "docker.io/kni/docker29-attestation-corrupt:v1" })
+    }
+
+    /// Other platforms can be asked for; an absent one is an error that names it.
+    @Test func anAbsentPlatformCannotBeChecked() throws {
+        let arm = try verifyFixture("handmade/docker29-pulled.tar", platform: Platform(os: "linux", architecture: "arm64"))
+        #expect(errors(arm).map(\.code) == ["blob-missing"])
+        #expect(errors(arm).first?.platform == "linux/arm64/v8")
+    }
+}
