@@ -21,11 +21,13 @@ public struct StatusCommand: ParsableCommand {
             IMAGE is a name (normalized as kubelet does: busybox → docker.io/library/busybox:latest) \
             or a sha256: digest of an image's config (its image ID) or of a record's target. An \
             image is present when its record exists, its target and config are stored, and every \
-            layer of this platform is unpacked (a committed snapshot per chain ID). A record left \
-            by a failed ctr import, without its snapshots, is not present.
+            layer of this platform is unpacked (a committed snapshot per chain ID) in the \
+            snapshotter CRI uses. A record left by a failed ctr import, without its snapshots, is \
+            not present.
 
             Exit codes: 0 every image is present, 1 some image is not (a line says what is \
-            missing), 64 usage error, 69 containerd cannot be reached.
+            missing), 64 usage error, 69 containerd cannot be reached or the node cannot tell which \
+            snapshotter CRI uses.
             """
     )
 
@@ -45,18 +47,22 @@ public struct StatusCommand: ParsableCommand {
 
     public func run() throws {
         let socket = node.socket
-        let presence = ImagePresence(
-            namespace: node.resolvedNamespace, snapshotter: node.resolvedSnapshotter, platform: node.resolvedPlatform)
+        let (namespace, platform) = (node.resolvedNamespace, node.resolvedPlatform)
+        let (requested, configPath) = (node.snapshotter, node.containerdConfig)
         let images = self.images
         let outcome = Blocking.run {
-            try await ContainerdConnection.withConnection(socket: socket, namespace: presence.namespace) { containerd in
-                try await presence.check(images, containerd: containerd)
+            try await ContainerdConnection.withConnection(socket: socket, namespace: namespace) { containerd in
+                let snapshotter = try await NodeSnapshotter.detect(requested, configPath: configPath, containerd: containerd)
+                let presence = ImagePresence(namespace: namespace, snapshotter: snapshotter.name, platform: platform)
+                return try await presence.check(images, containerd: containerd)
             }
         }
         let reports: [PresenceReport]
         switch outcome {
         case .success(let found):
             reports = found
+        case .failure(let failure as NodeSnapshotter.Failure):
+            throw node.snapshotterFailed(failure)
         case .failure(let error as RPCError):
             writeStandardError("kind-node-import: containerd at \(socket): \(error.message) (\(error.code))\n")
             throw ExitCode(ExitStatus.unavailable.rawValue)
