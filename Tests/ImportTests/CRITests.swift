@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// What the node's CRI uses and sees, against a private containerd with its CRI plugin on:
-/// `--snapshotter auto` asks CRI.
+/// `--snapshotter auto` asks CRI, `status --cri` prints kubelet's view beside ours.
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to run containerd")) struct CRITests {
     /// CRI snapshotters a private containerd is started with here. When PrivateContainerd takes
     /// `criSnapshotter:`, add "native" and pass it on in `criContainerd`.
@@ -113,5 +113,105 @@ import TestSupport
             #expect(refused.stderr.contains("--snapshotter names snapshotter zfs, which containerd has not loaded"), "\(refused.stderr)")
         }
         #expect(try containerd.images().isEmpty)
+    }
+
+    // MARK: status --cri
+
+    struct Entry: Decodable {
+        struct CRI: Decodable {
+            struct Image: Decodable {
+                var id: String
+                var repoTags: [String]
+            }
+            var known: Bool
+            var image: Image?
+            var warning: String?
+        }
+        var query: String
+        var present: Bool
+        var config: String?
+        var cri: CRI
+    }
+
+    /// `status --cri --json IMAGE`, asked again until CRI knows the image (CRI learns of
+    /// records from containerd's events, a moment after they are written).
+    func criStatus(_ containerd: PrivateContainerd, _ image: String) throws -> (ProcessResult, Entry) {
+        for _ in 0..<50 {
+            let result = try run([builtExecutable, "status", "--address", containerd.socket, "--cri", "--json", image])
+            let entries = try JSONDecoder().decode([Entry].self, from: result.stdout)
+            if entries.first?.cri.known == true { return (result, entries[0]) }
+            usleep(100_000)
+        }
+        let result = try run([builtExecutable, "status", "--address", containerd.socket, "--cri", "--json", image])
+        return (result, try JSONDecoder().decode([Entry].self, from: result.stdout)[0])
+    }
+
+    @Test func criKnowsAGoodImportByItsConfigDigest() throws {
+        let containerd = try PrivateContainerd(cri: true)
+        #expect(try containerd.importArchive(try Fixtures.path("real/oci-gzip.tar")).status == 0)
+        let (result, entry) = try criStatus(containerd, "kni/sample:gzip")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(entry.present && entry.cri.known)
+        #expect(entry.cri.image?.id == entry.config && entry.config?.hasPrefix("sha256:") == true)
+        #expect(entry.cri.image?.repoTags.contains("docker.io/kni/sample:gzip") == true)
+        #expect(entry.cri.warning == nil)
+
+        let text = try run([builtExecutable, "status", "--address", containerd.socket, "--cri", "kni/sample:gzip", "kni/absent:v1"])
+        #expect(text.status == 1)
+        let lines = text.stdoutText.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "\(text.stdoutText)")
+        #expect(lines[0].hasPrefix("present  kni/sample:gzip"))
+        #expect(lines[1] == "         CRI: knows it  id=\(entry.config ?? "")  tags=docker.io/kni/sample:gzip")
+        #expect(lines[2].hasPrefix("missing  kni/absent:v1"))
+        #expect(lines[3] == "         CRI: does not know it")
+        #expect(!text.stderr.contains("warning"))
+    }
+
+    /// The record `ctr images import` leaves when the unpack of a Docker 25.0.0-style archive
+    /// fails: CRI reports the image (kubelet: "already present on machine"), our check says it
+    /// is not complete, and status says what will happen.
+    @Test func ctrsLeftoverIsKnownToCRIAndCalledOut() throws {
+        let containerd = try PrivateContainerd(cri: true)
+        let archive = try Fixtures.path("handmade/docker25-defect-count.tar")
+        // ctr 2.x imports through the transfer service (no record on failure); --local is 1.x's path.
+        // `ctr --version`: "ctr github.com/containerd/containerd 1.6.20~ds1", "… v2.3.4".
+        let ctrVersion = try run(["ctr", "--version"]).stdoutText.split(separator: " ").last ?? ""
+        let local = ctrVersion.drop { $0 == "v" }.hasPrefix("1.") ? [] : ["--local"]
+        let ctr = try run(
+            ["ctr", "-a", containerd.socket, "-n", "k8s.io", "images", "import", "--all-platforms"] + local + ["-"],
+            stdinFile: archive)
+        #expect(ctr.status != 0, "ctr imported it: \(ctr.stdoutText)")
+        let name = "docker.io/kni/docker25-defect-count:v1"
+        #expect(try containerd.images().keys.contains(name), "ctr left no record")
+
+        let (result, entry) = try criStatus(containerd, "kni/docker25-defect-count:v1")
+        #expect(result.status == 1)
+        #expect(!entry.present && entry.cri.known)
+        #expect(entry.cri.image?.repoTags.contains(name) == true)
+        let warning = try #require(entry.cri.warning)
+        #expect(warning.contains("already present on machine"))
+        #expect(warning.contains("fail to start"))
+        #expect(warning.contains("mismatched image rootfs and manifest layers"))
+
+        let text = try run([builtExecutable, "status", "--address", containerd.socket, "--cri", "kni/docker25-defect-count:v1"])
+        #expect(text.status == 1)
+        #expect(text.stdoutText.hasPrefix("missing  kni/docker25-defect-count:v1: "), "\(text.stdoutText)")
+        #expect(text.stdoutText.contains("\n         CRI: knows it  id=sha256:"))
+        #expect(text.stderr.contains("warning: CRI reports kni/docker25-defect-count:v1 as present"), "\(text.stderr)")
+        #expect(text.stderr.contains("pods using it will fail to start"))
+        #expect(text.stderr.contains("ctr -n k8s.io images rm \(name)"))
+    }
+
+    @Test func criMissingOrAnotherNamespaceIsSaid() throws {
+        let containerd = try PrivateContainerd()
+        let result = try run([builtExecutable, "status", "--address", containerd.socket, "--snapshotter", "overlayfs", "--cri", "x"])
+        #expect(result.status == 69)
+        #expect(result.stderr.contains("runs without CRI"), "\(result.stderr)")
+        let namespace = try run([builtExecutable, "status", "--address", containerd.socket, "--namespace", "default", "--cri", "x"])
+        #expect(namespace.status == 64)
+        #expect(namespace.stderr.contains("namespace k8s.io only"))
+        let unreachable = try run([builtExecutable, "status", "--address", "/nonexistent.sock", "--cri", "x"])
+        #expect(unreachable.status == 69)
+        #expect(unreachable.stderr.contains("/nonexistent.sock"))
     }
 }
