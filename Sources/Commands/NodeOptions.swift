@@ -62,7 +62,7 @@ extension NodeOptions {
     /// The snapshotter for `import`, found on a connection of its own before the archive is read.
     /// When containerd cannot be reached, the importer says so after verifying the archive
     /// (archive problems come first): the name returned then is `--snapshotter`'s value, which
-    /// is never used unless containerd appears in between (and then "auto" is refused by it).
+    /// is never used unless containerd appears in between (and then it refuses "auto").
     func snapshotterForImport() throws -> String {
         let (socket, namespace, requested, configPath) = (self.socket, resolvedNamespace, snapshotter, containerdConfig)
         let outcome = Blocking.run {
@@ -71,9 +71,15 @@ extension NodeOptions {
             }
         }
         switch outcome {
-        case .success(let detection): return detection.name
-        case .failure(let failure as NodeSnapshotter.Failure): throw snapshotterFailed(failure)
-        case .failure: return requested
+        case .success(let detection):
+            return detection.name
+        case .failure(let failure as NodeSnapshotter.Failure):
+            throw snapshotterFailed(failure)
+        case .failure(let error as RPCError) where error.code != .unavailable:
+            writeStandardError("kind-node-import: containerd at \(socket): \(error.message) (\(error.code))\n")
+            throw ExitCode(ExitStatus.unavailable.rawValue)
+        case .failure:
+            return requested
         }
     }
 }

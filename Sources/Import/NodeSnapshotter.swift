@@ -57,7 +57,8 @@ public enum NodeSnapshotter {
             let answer = try readConfig(path: configPath)
             try checkLoaded(answer.name, plugins: plugins, namedBy: answer.source)
             return Detection(name: answer.name, source: answer.source + " (containerd runs without CRI)")
-        } catch let error as RPCError where error.code != .unavailable {
+        } catch let error as RPCError where error.code != .unavailable || error.message.contains("not initialized") {
+            // containerd answered (an unreachable one is the caller's to report).
             throw Failure("CRI's ImageFsInfo failed: \(error.message) (\(error.code))")
         }
         guard let mountpoint = mountpoints.first, !mountpoint.isEmpty else {
