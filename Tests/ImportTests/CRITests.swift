@@ -23,88 +23,112 @@ import TestSupport
         return path
     }
 
-    func detect(_ containerd: PrivateContainerd, _ requested: String = "auto", configPath: String) async throws
-        -> NodeSnapshotter.Detection
-    {
-        try await ContainerdConnection.withConnection(socket: containerd.socket, namespace: "k8s.io") { connection in
+    func detect(_ socket: String, _ requested: String = "auto", configPath: String) async throws -> NodeSnapshotter.Detection {
+        try await ContainerdConnection.withConnection(socket: socket, namespace: "k8s.io") { connection in
             try await NodeSnapshotter.detect(requested, configPath: configPath, containerd: connection)
         }
     }
 
-    /// Snapshot names (chain IDs and keys) in one snapshotter of `containerd`.
-    func snapshots(_ containerd: PrivateContainerd, _ snapshotter: String) throws -> [String] {
-        try containerd.ctr(["snapshots", "--snapshotter", snapshotter, "ls"]).stdoutText.split(separator: "\n").dropFirst()
-            .map { String($0.split(separator: " ")[0]) }
+    /// Snapshot names (chain IDs and keys) in one snapshotter of the containerd at `socket`.
+    static func snapshots(_ socket: String, _ snapshotter: String) throws -> [String] {
+        try runChecked(["ctr", "-a", socket, "-n", "k8s.io", "snapshots", "--snapshotter", snapshotter, "ls"]).stdoutText
+            .split(separator: "\n").dropFirst().map { String($0.split(separator: " ")[0]) }
     }
+
+    /// Blocking work (processes) on a Dispatch thread. The async tests here leave Swift
+    /// concurrency's shared threads (two on a 2-core machine, where the synchronous tests of
+    /// other suites also run) to the gRPC calls.
+    func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// A value handed from a Dispatch thread to the test that owns it.
+    struct Handed<Value>: @unchecked Sendable { var value: Value }
 
     // MARK: --snapshotter auto
 
     /// auto asks the daemon: CRI's image filesystem, not the config file (which names another).
     @Test(arguments: criSnapshotters) func autoAsksCRIWhichSnapshotterItUses(snapshotter: String) async throws {
-        let containerd = try criContainerd(snapshotter)
+        let containerd = try await offPool { Handed(value: try self.criContainerd(snapshotter)) }.value
+        let socket = containerd.socket
         let temp = try TemporaryDirectory()
-        let misleading = try config(naming: snapshotter == "native" ? "overlayfs" : "native", in: temp)
-        let detection = try await detect(containerd, configPath: misleading)
+        let other = snapshotter == "native" ? "overlayfs" : "native"
+        let misleading = try config(naming: other, in: temp)
+        let detection = try await detect(socket, configPath: misleading)
         #expect(detection.name == snapshotter)
         #expect(detection.source.hasPrefix("CRI's image filesystem /"))
         #expect(detection.source.hasSuffix("/root/io.containerd.snapshotter.v1.\(snapshotter)"), "\(detection.source)")
 
         // An import and status without --snapshotter use it.
         let archive = try Fixtures.path("real/oci-gzip.tar")
-        let imported = try run(
-            [builtExecutable, "import", "--address", containerd.socket, "--containerd-config", misleading, "-"], stdinFile: archive)
+        let (imported, ours, theirs, status) = try await offPool {
+            (
+                try run([builtExecutable, "import", "--address", socket, "--containerd-config", misleading, "-"], stdinFile: archive),
+                try Self.snapshots(socket, snapshotter), try Self.snapshots(socket, other),
+                try run([builtExecutable, "status", "--address", socket, "--containerd-config", misleading, "kni/sample:gzip"])
+            )
+        }
         #expect(imported.status == 0, "\(imported.stderr)")
-        #expect(try snapshots(containerd, snapshotter).count == 4)
-        #expect(try snapshots(containerd, snapshotter == "native" ? "overlayfs" : "native").isEmpty)
-        let status = try run(
-            [builtExecutable, "status", "--address", containerd.socket, "--containerd-config", misleading, "kni/sample:gzip"])
+        #expect(ours.count == 4 && theirs.isEmpty, "\(snapshotter): \(ours), \(other): \(theirs)")
         #expect(status.status == 0, "\(status.stdoutText)\(status.stderr)")
     }
 
     /// Without CRI, the config file decides (a missing one means overlayfs), and a snapshotter
     /// containerd has not loaded is an error that names it.
     @Test func withoutCRITheConfigFileDecides() async throws {
-        let containerd = try PrivateContainerd()
+        let containerd = try await offPool { Handed(value: try PrivateContainerd()) }.value
+        let socket = containerd.socket
         let temp = try TemporaryDirectory()
         let native = try config(naming: "native", in: temp)
-        let detection = try await detect(containerd, configPath: native)
+        let detection = try await detect(socket, configPath: native)
         #expect(detection.name == "native")
         #expect(detection.source == "containerd's config \(native) (version 2) (containerd runs without CRI)")
-        #expect(try await detect(containerd, configPath: temp.path("missing.toml")).name == "overlayfs")
+        #expect(try await detect(socket, configPath: temp.path("missing.toml")).name == "overlayfs")
 
-        let imported = try run(
-            [builtExecutable, "import", "--address", containerd.socket, "--containerd-config", native, "-"],
-            stdinFile: try Fixtures.path("real/oci-zstd.tar"))
+        let archive = try Fixtures.path("real/oci-zstd.tar")
+        let (imported, nativeSnapshots, overlaySnapshots) = try await offPool {
+            (
+                try run([builtExecutable, "import", "--address", socket, "--containerd-config", native, "-"], stdinFile: archive),
+                try Self.snapshots(socket, "native"), try Self.snapshots(socket, "overlayfs")
+            )
+        }
         #expect(imported.status == 0, "\(imported.stderr)")
-        #expect(try snapshots(containerd, "native").count == 4)
-        #expect(try snapshots(containerd, "overlayfs").isEmpty)
-        #expect(try containerd.runImage("docker.io/kni/sample:zstd") == "hello from kind-node-import\n")
+        #expect(nativeSnapshots.count == 4 && overlaySnapshots.isEmpty)
+        let ran = try await offPool { [containerd = Handed(value: containerd)] in
+            try containerd.value.runImage("docker.io/kni/sample:zstd")
+        }
+        #expect(ran == "hello from kind-node-import\n")
 
         // zfs is disabled in the private containerd: not loaded.
         let zfs = try config(naming: "zfs", in: temp)
         await #expect {
-            _ = try await detect(containerd, configPath: zfs)
+            _ = try await detect(socket, configPath: zfs)
         } throws: { error in
             "\(error)".contains("containerd's config \(zfs) (version 2) names snapshotter zfs, which containerd has not loaded (loaded: ")
         }
-        for command in ["import", "status"] {
-            let refused = try run(
-                [builtExecutable, command, "--address", containerd.socket, "--containerd-config", zfs]
-                    + (command == "import" ? [try Fixtures.path("real/oci-gzip.tar")] : ["kni/sample:zstd"]))
-            #expect(refused.status == 69, "\(command): \(refused.stderr)")
+        let gzip = try Fixtures.path("real/oci-gzip.tar")
+        let unparseable = temp.path("broken.toml")
+        try "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd\n".write(toFile: unparseable, atomically: true, encoding: .utf8)
+        let (refusedImport, refusedStatus, broken) = try await offPool {
+            (
+                try run([builtExecutable, "import", "--address", socket, "--containerd-config", zfs, gzip]),
+                try run([builtExecutable, "status", "--address", socket, "--containerd-config", zfs, "kni/sample:zstd"]),
+                try run([builtExecutable, "status", "--address", socket, "--containerd-config", unparseable, "x"])
+            )
+        }
+        for refused in [refusedImport, refusedStatus] {
+            #expect(refused.status == 69, "\(refused.stderr)")
             #expect(refused.stderr.contains("cannot tell which snapshotter CRI uses"), "\(refused.stderr)")
             #expect(refused.stderr.contains("names snapshotter zfs, which containerd has not loaded"), "\(refused.stderr)")
         }
-        let unparseable = temp.path("broken.toml")
-        try "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd\n".write(toFile: unparseable, atomically: true, encoding: .utf8)
-        let broken = try run([builtExecutable, "status", "--address", containerd.socket, "--containerd-config", unparseable, "x"])
         #expect(broken.status == 69)
         #expect(broken.stderr.contains("containerd's config \(unparseable): not valid TOML at line 2"), "\(broken.stderr)")
     }
 
-    @Test func anExplicitSnapshotterMustBeLoaded() async throws {
+    @Test func anExplicitSnapshotterMustBeLoaded() throws {
         let containerd = try PrivateContainerd()
-        #expect(try await detect(containerd, "native", configPath: "/nonexistent").name == "native")
         for command in ["import", "status"] {
             let refused = try run(
                 [builtExecutable, command, "--address", containerd.socket, "--snapshotter", "zfs"]
@@ -113,6 +137,8 @@ import TestSupport
             #expect(refused.stderr.contains("--snapshotter names snapshotter zfs, which containerd has not loaded"), "\(refused.stderr)")
         }
         #expect(try containerd.images().isEmpty)
+        let native = try run([builtExecutable, "status", "--address", containerd.socket, "--snapshotter", "native", "kni/sample:gzip"])
+        #expect(native.status == 1 && native.stdoutText.hasPrefix("missing  kni/sample:gzip"), "\(native.stderr)")
     }
 
     // MARK: status --cri
