@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(
             name: "LayerApplierTests", dependencies: ["LayerApplier", "Verification", "OCI", "Tar", "Core", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
-        .testTarget(name: "ImportTests", dependencies: ["Import", "TestSupport"]),
+        .testTarget(name: "ImportTests", dependencies: ["Import", "ContainerdAPI", "TestSupport"]),
         .testTarget(
             name: "ContainerdAPITests",
             dependencies: [

@@ -72,10 +72,11 @@ public struct ImportCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
+        let input = Unchecked(try openInput(archive))  // exit 66 before anything else when the input is missing
         let options = ImportOptions(
             socket: node.socket,
             namespace: node.resolvedNamespace,
-            snapshotter: node.resolvedSnapshotter,
+            snapshotter: try node.snapshotterForImport(),
             platform: node.resolvedPlatform,
             digestNames: digests,
             leaseExpiry: leaseExpiry,
@@ -83,7 +84,6 @@ public struct ImportCommand: ParsableCommand {
             unpacker: unpackWith,
             storeWhileReading: !verifyFirst)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
-        let input = Unchecked(try openInput(archive))  // exit 66 before anything else when the input is missing
         let name = input.value.name
         let view = ImportProgressView(archive: name)
         let outcome = Blocking.run {

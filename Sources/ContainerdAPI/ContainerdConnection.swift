@@ -21,6 +21,7 @@ import NIOHTTP2
 /// Namespaced services (content, images, leases, snapshots, diff) fail with
 /// `failedPrecondition: namespace is required` without `metadata()`; Version and Introspection
 /// do not need it. Calls fail fast with `unavailable` when the socket cannot be reached.
+/// CRI's services, served by containerd's CRI plugin on the same socket, are in CRI.swift.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 public struct ContainerdConnection: Sendable {
     public typealias Transport = HTTP2ClientTransport.Posix

@@ -8,10 +8,11 @@ public final class PrivateContainerd {
     public let directory: String
     public let socket: String
 
-    public init() throws {
+    /// - Parameter cri: keep containerd's CRI plugin (`start --cri`), for tests of what kubelet sees.
+    public init(cri: Bool = false) throws {
         temp = try TemporaryDirectory()
         directory = temp.path("containerd")
-        socket = try runChecked([Self.script, "start", directory]).stdoutText
+        socket = try runChecked([Self.script, "start", directory] + (cri ? ["--cri"] : [])).stdoutText
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
