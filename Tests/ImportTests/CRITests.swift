@@ -7,13 +7,12 @@ import TestSupport
 /// What the node's CRI uses and sees, against a private containerd with its CRI plugin on:
 /// `--snapshotter auto` asks CRI, `status --cri` prints kubelet's view beside ours.
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to run containerd")) struct CRITests {
-    /// CRI snapshotters a private containerd is started with here. When PrivateContainerd takes
-    /// `criSnapshotter:`, add "native" and pass it on in `criContainerd`.
-    static let criSnapshotters = ["overlayfs"]
+    /// CRI snapshotters a private containerd is started with here (kind rewrites overlayfs to
+    /// native on ZFS hosts).
+    static let criSnapshotters = ["overlayfs", "native"]
 
     func criContainerd(_ snapshotter: String) throws -> PrivateContainerd {
-        try #require(snapshotter == "overlayfs", "PrivateContainerd starts CRI with its default snapshotter only")
-        return try PrivateContainerd(cri: true)
+        try PrivateContainerd(cri: true, criSnapshotter: snapshotter)
     }
 
     /// A config file naming `snapshotter` as kind's does.
@@ -31,7 +30,7 @@ import TestSupport
 
     /// Snapshot names (chain IDs and keys) in one snapshotter of the containerd at `socket`.
     static func snapshots(_ socket: String, _ snapshotter: String) throws -> [String] {
-        try runChecked(["ctr", "-a", socket, "-n", "k8s.io", "snapshots", "--snapshotter", snapshotter, "ls"]).stdoutText
+        try runChecked([PrivateContainerd.ctrExecutable, "-a", socket, "-n", "k8s.io", "snapshots", "--snapshotter", snapshotter, "ls"]).stdoutText
             .split(separator: "\n").dropFirst().map { String($0.split(separator: " ")[0]) }
     }
 
@@ -200,11 +199,9 @@ import TestSupport
         let containerd = try PrivateContainerd(cri: true)
         let archive = try Fixtures.path("handmade/docker25-defect-count.tar")
         // ctr 2.x imports through the transfer service (no record on failure); --local is 1.x's path.
-        // `ctr --version`: "ctr github.com/containerd/containerd 1.6.20~ds1", "… v2.3.4".
-        let ctrVersion = try run(["ctr", "--version"]).stdoutText.split(separator: " ").last ?? ""
-        let local = ctrVersion.drop { $0 == "v" }.hasPrefix("1.") ? [] : ["--local"]
         let ctr = try run(
-            ["ctr", "-a", containerd.socket, "-n", "k8s.io", "images", "import", "--all-platforms"] + local + ["-"],
+            [PrivateContainerd.ctrExecutable, "-a", containerd.socket, "-n", "k8s.io", "images", "import", "--all-platforms"]
+                + PrivateContainerd.ctrLocalImportFlags + ["-"],
             stdinFile: archive)
         #expect(ctr.status != 0, "ctr imported it: \(ctr.stdoutText)")
         let name = "docker.io/kni/docker25-defect-count:v1"

@@ -2,27 +2,67 @@ import Foundation
 
 /// A private containerd (scripts/private-containerd: its own root, state and socket in a temp
 /// dir) for one test, stopped and removed whatever happens.
+///
+/// The installation is `$KNI_CONTAINERD_DIR` (a directory holding containerd, ctr and
+/// containerd-shim-runc-v2, e.g. a containerd 2.x) or Debian's /usr/bin when unset; the script
+/// writes the config format of its version, and every ctr call here uses that installation's ctr.
 public final class PrivateContainerd {
     public static let script = packageRoot.appendingPathComponent("scripts/private-containerd").path
+
+    /// The directory of the containerd installation the tests run.
+    public static let installation: String = {
+        let directory = ProcessInfo.processInfo.environment["KNI_CONTAINERD_DIR"] ?? ""
+        return directory.isEmpty ? "/usr/bin" : directory
+    }()
+
+    /// The installation's ctr: talking to a containerd 2.x with Debian's ctr 1.6 is not what a
+    /// node does.
+    public static let ctrExecutable = installation + "/ctr"
+
+    /// The version `containerd --version` prints, as the Version API reports it ("1.6.20~ds1",
+    /// "v2.3.4"); empty when containerd cannot be run.
+    public static let version: String = {
+        guard let result = try? run([installation + "/containerd", "--version"]), result.status == 0 else { return "" }
+        let fields = result.stdoutText.split(separator: " ", omittingEmptySubsequences: true)
+        return fields.count >= 3 ? String(fields[2]) : ""
+    }()
+
+    /// The major version (1 for Debian's 1.6, 2 for 2.x; 0 when unknown).
+    public static let majorVersion: Int = {
+        let digits = version.drop { $0 == "v" }.prefix { $0.isNumber }
+        return Int(digits) ?? 0
+    }()
+
+    /// Flags that make `ctr images import` create the records first and unpack after, client side,
+    /// as ctr 1.x does (and kind's nodes did before containerd 2.0): 2.x's ctr goes through the
+    /// transfer service unless told `--local`.
+    public static var ctrLocalImportFlags: [String] { majorVersion >= 2 ? ["--local"] : [] }
+
     public let temp: TemporaryDirectory
     public let directory: String
     public let socket: String
 
-    /// - Parameter cri: keep containerd's CRI plugin (`start --cri`), for tests of what kubelet sees.
-    public init(cri: Bool = false) throws {
+    /// - Parameters:
+    ///   - cri: keep the CRI plugin (streaming server on 127.0.0.1, CNI dirs in the temp dir).
+    ///   - criSnapshotter: the snapshotter CRI uses (implies `cri`); containerd's default
+    ///     (overlayfs) when nil.
+    public init(cri: Bool = false, criSnapshotter: String? = nil) throws {
         temp = try TemporaryDirectory()
         directory = temp.path("containerd")
-        socket = try runChecked([Self.script, "start", directory] + (cri ? ["--cri"] : [])).stdoutText
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var arguments = [Self.script, "start", directory]
+        if cri || criSnapshotter != nil { arguments.append("--cri") }
+        if let criSnapshotter { arguments += ["--cri-snapshotter", criSnapshotter] }
+        socket = try runChecked(arguments).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     deinit {
         _ = try? run([Self.script, "stop", directory])
     }
 
-    /// `ctr -n k8s.io ARGS` against this containerd.
+    /// `ctr -n k8s.io ARGS` against this containerd, with the installation's ctr. Read its stdout
+    /// only: ctr 2.3 warns on stderr at every call on a cgroup v1 host.
     public func ctr(_ arguments: [String]) throws -> ProcessResult {
-        try runChecked(["ctr", "-a", socket, "-n", "k8s.io"] + arguments)
+        try runChecked([Self.ctrExecutable, "-a", socket, "-n", "k8s.io"] + arguments)
     }
 
     /// Image name → target digest.

@@ -15,7 +15,16 @@ public final class TemporaryDirectory {
 
     public func path(_ component: String) -> String { url.appendingPathComponent(component).path }
 
-    public func remove() { try? FileManager.default.removeItem(at: url) }
+    /// Removes the directory; `rm -rf` when Foundation cannot (paths longer than PATH_MAX, as
+    /// HostileLayerTests' 2500-level tree).
+    public func remove() {
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        do {
+            try FileManager.default.removeItem(at: url)
+        } catch {
+            _ = try? run(["rm", "-rf", "--one-file-system", url.path])
+        }
+    }
 
     deinit { remove() }
 }
