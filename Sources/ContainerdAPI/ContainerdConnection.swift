@@ -96,8 +96,15 @@ public struct ContainerdConnection: Sendable {
         return config
     }
 
+    /// How long a graceful shutdown may wait for calls still in flight before the connections
+    /// are cancelled.
+    public static let shutdownGrace: Duration = .seconds(10)
+
     /// Connects to the containerd listening on `socket`, runs `body` with the connection and shuts
-    /// the connection down gracefully when `body` returns or throws.
+    /// the connection down gracefully when `body` returns or throws; what `body` returned or threw
+    /// is the answer. A call that never ends (a cancelled one that does not answer its
+    /// cancellation) holds the shutdown `shutdownGrace` at most: then the connections are
+    /// cancelled, so a clean-up path always ends.
     public static func withConnection<Result: Sendable>(
         socket: String,
         namespace: String,
@@ -105,10 +112,19 @@ public struct ContainerdConnection: Sendable {
         _ body: (ContainerdConnection) async throws -> Result
     ) async throws -> Result {
         let client = GRPCClient(transport: try transport(socket: socket))
-        return try await withThrowingDiscardingTaskGroup { group in
+        return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
-            defer { client.beginGracefulShutdown() }
-            return try await body(ContainerdConnection(client: client, namespace: namespace))
+            let outcome: Swift.Result<Result, any Error>
+            do {
+                outcome = .success(try await body(ContainerdConnection(client: client, namespace: namespace)))
+            } catch {
+                outcome = .failure(error)
+            }
+            client.beginGracefulShutdown()
+            group.addTask { try await Task.sleep(for: shutdownGrace) }
+            _ = try? await group.next()  // the connections closed, or the grace ran out
+            group.cancelAll()
+            return try outcome.get()
         }
     }
 }

@@ -107,6 +107,10 @@ struct ContentWriter {
                 try await writer.write(commit)
             },
             onResponse: { response in
+                // However the response ends (containerd's status, an error, a broken or a never
+                // established stream), the producer must stop waiting for answers: gRPC waits
+                // for the producer before the call returns.
+                defer { answerSender.finish() }
                 // Read to the end of the stream: containerd answers every request (the commit
                 // twice) and then sends its status; leaving early cancels the call.
                 var first = true

@@ -66,9 +66,11 @@ public struct Importer: Sendable {
             }
             spool.onFileSpooled = nil
 
-            /// Drops everything written so far: GC removes what only the lease held.
+            /// Drops everything written so far: GC removes what only the lease held. The uploads
+            /// are stopped first (a blob committed after the lease is gone would stay), but the
+            /// lease is deleted even if one of them does not answer its cancellation.
             @Sendable func abandon() async {
-                await uploader?.cancel()
+                if let uploader { _ = await finishes(within: 10) { await uploader.cancel() } }
                 if leased {
                     _ = try? await containerd.leases.delete(
                         .with {

@@ -48,8 +48,15 @@ public enum ToolError: Error, CustomStringConvertible {
     }
 }
 
+/// How long one process of a test may run before it is killed (`KNI_TEST_PROCESS_TIMEOUT`
+/// seconds, default 300): a hang fails its test instead of stalling the suite.
+public let processTimeout: Double = {
+    ProcessInfo.processInfo.environment["KNI_TEST_PROCESS_TIMEOUT"].flatMap(Double.init) ?? 300
+}()
+
 /// Runs `arguments[0]` (searched in PATH) with the rest as arguments, feeding `stdin` from a
-/// file when given, and waits for it.
+/// file when given, and waits for it; after `processTimeout` it is killed (SIGKILL, exit status
+/// 137 as a shell reports it, and a line saying so at the end of its stderr).
 @discardableResult
 public func run(_ arguments: [String], stdinFile: String? = nil, stdinData: Data? = nil, directory: String? = nil)
     throws -> ProcessResult
@@ -72,6 +79,14 @@ public func run(_ arguments: [String], stdinFile: String? = nil, stdinData: Data
         process.standardInput = FileHandle.nullDevice
     }
     try process.run()
+    let pid = process.processIdentifier
+    nonisolated(unsafe) var timedOut = false
+    let watchdog = DispatchWorkItem {
+        timedOut = true
+        kill(pid, SIGKILL)
+    }
+    DispatchQueue.global().asyncAfter(deadline: .now() + processTimeout, execute: watchdog)
+    defer { watchdog.cancel() }
     if let input, let stdinData {
         let writer = input.fileHandleForWriting
         DispatchQueue.global().async {
@@ -90,6 +105,11 @@ public func run(_ arguments: [String], stdinFile: String? = nil, stdinData: Data
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     process.waitUntilExit()
+    watchdog.cancel()
+    if timedOut {
+        let note = "\n[killed after \(Int(processTimeout)) s: \(arguments.joined(separator: " "))]\n"
+        return ProcessResult(status: 137, stdout: outData, stderr: String(decoding: errData, as: UTF8.self) + note)
+    }
     return ProcessResult(status: process.terminationStatus, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))
 }
 
