@@ -366,12 +366,14 @@ import TestSupport
     }
 }
 
-/// The config the containerd on PATH prints as its default (version 2 on 1.x, 3 on 2.0–2.2, 4
-/// on 2.3): read whole, it names containerd's default.
+/// The config the tests' containerd installation (`KNI_CONTAINERD_DIR`, else Debian's) prints as
+/// its default (version 2 on 1.x, 3 on 2.0–2.2, 4 on 2.3): read whole, it names containerd's default.
 @Suite struct InstalledContainerdConfigTests {
-    @Test(.enabled(if: (try? run(["containerd", "--version"]).status) == 0, "needs containerd"))
+    static let containerd = PrivateContainerd.installation + "/containerd"
+
+    @Test(.enabled(if: (try? run([containerd, "--version"]).status) == 0, "needs containerd"))
     func containerdsOwnDefaultConfigReads() throws {
-        let printed = try runChecked(["containerd", "config", "default"]).stdoutText
+        let printed = try runChecked([Self.containerd, "config", "default"]).stdoutText
         let answer = try NodeSnapshotter.fromConfig(printed)
         #expect(answer.name == "overlayfs")
         #expect((2...4).contains(answer.version))
@@ -379,12 +381,12 @@ import TestSupport
 
     /// containerd 2.x migrates kind's version 2 file when it loads it: the migrated config (3 or
     /// 4) names the same snapshotter in its own table.
-    @Test(.enabled(if: (try? run(["containerd", "config", "migrate", "--help"]).status) == 0, "needs containerd 2.x"))
+    @Test(.enabled(if: PrivateContainerd.majorVersion >= 2, "needs containerd 2.x (KNI_CONTAINERD_DIR)"))
     func containerd2MigratesKindsConfigToTheSameName() throws {
         let temp = try TemporaryDirectory()
         let kind = temp.path("config.toml")
         try NodeSnapshotterTests.kindConfig(snapshotter: "native").write(toFile: kind, atomically: true, encoding: .utf8)
-        let migrated = try runChecked(["containerd", "--config", kind, "config", "migrate"]).stdoutText
+        let migrated = try runChecked([Self.containerd, "--config", kind, "config", "migrate"]).stdoutText
         #expect(migrated.contains("io.containerd.cri.v1.images"))
         let answer = try NodeSnapshotter.fromConfig(migrated)
         #expect(answer.name == "native" && answer.version >= 3, "\(migrated)")
