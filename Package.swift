@@ -38,7 +38,7 @@ let package = Package(
         // Push-driven tar parser: ustar, GNU and PAX headers.
         .target(name: "Tar", dependencies: ["Core"]),
         // OCI and Docker image types, media types, platforms.
-        .target(name: "OCI", dependencies: ["Core"]),
+        .target(name: "OCI", dependencies: ["Core", "Compression"]),
         // Applies a layer's tar stream to a directory (plain or overlay upper), never outside it.
         .target(name: "LayerApplier", dependencies: ["CLinuxShims", "Core", "Compression", "Tar"]),
         // One pass over an archive: hashes, decompresses and checks every image in it.
@@ -79,12 +79,15 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TarTests", dependencies: ["Tar", "Core", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "TestSupport"]),
-        .testTarget(name: "OCITests", dependencies: ["OCI", "Core"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "Core", "Compression"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "VerificationTests", dependencies: ["Verification", "OCI", "Core", "TestSupport"]),
         .testTarget(
             name: "LayerApplierTests", dependencies: ["LayerApplier", "Verification", "OCI", "Tar", "Core", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
-        .testTarget(name: "ImportTests", dependencies: ["Import", "ContainerdAPI", "TestSupport"]),
+        .testTarget(
+            name: "ImportTests",
+            dependencies: ["Import", "ContainerdAPI", "Verification", "OCI", "LayerApplier", "Core", "Compression", "TestSupport"]),
         .testTarget(
             name: "ContainerdAPITests",
             dependencies: [

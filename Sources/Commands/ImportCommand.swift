@@ -98,7 +98,7 @@ public struct ImportCommand: ParsableCommand {
             if !json {
                 for image in summary.images {
                     writeStandardOutput(
-                        "imported  \(image.names.joined(separator: ","))  \(image.platform ?? "")  target=\(image.target.digest)  layers unpacked=\(image.layersUnpacked) reused=\(image.layersReused)\n")
+                        "imported  \(image.names.joined(separator: ","))  \(image.platform?.description ?? "")  target=\(image.target.digest)  layers unpacked=\(image.layersUnpacked) reused=\(image.layersReused)\n")
                 }
             }
             writeStandardError(
@@ -224,7 +224,8 @@ struct ImportJSON: Encodable {
             status = "imported"
             images = summary.images.map {
                 Image(
-                    names: $0.names, target: $0.target.digest, mediaType: $0.target.mediaType, platform: $0.platform,
+                    names: $0.names, target: $0.target.digest.description, mediaType: $0.target.mediaType ?? "",
+                    platform: $0.platform?.description,
                     layersUnpacked: $0.layersUnpacked, layersReused: $0.layersReused)
             }
             blobsStored = summary.blobsStored

@@ -49,7 +49,7 @@ public struct VerifyCommand: ParsableCommand {
         do {
             report = try verifier.verify(input) { bytes in
                 progress.update("verifying \(input.name): \(formatBytes(bytes)) read")
-            }
+            }.report
             progress.clear()
         } catch {
             progress.clear()

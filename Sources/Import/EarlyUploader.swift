@@ -18,11 +18,12 @@ final class EarlyUploader: @unchecked Sendable {
     private let sender: AsyncStream<Item>.Continuation
     private var task: Task<Set<Digest>, Never>?
 
-    init(socket: String, namespace: String, lease: String, containerd: ContainerdConnection) {
+    init(session: ImportSession) {
         (queue, sender) = AsyncStream.makeStream(of: Item.self)
         let queue = self.queue
-        let writer = ContentWriter(socket: socket, namespace: namespace, lease: lease)
-        let metadata = containerd.metadata(lease: lease)
+        let writer = session.writer
+        let containerd = session.containerd
+        let metadata = session.leased
         task = Task {
             // `ContentWriter.streams` at a time.
             await withTaskGroup(of: Digest?.self) { group in

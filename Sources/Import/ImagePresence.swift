@@ -90,33 +90,46 @@ public struct ImagePresence: Sendable {
         async throws -> PresenceReport
     {
         var report = PresenceReport(query: query, present: false, record: record.name, target: record.target.digest)
-        var descriptor = record.target
-        var manifest: Manifest?
-        for _ in 0..<8 where manifest == nil {  // nested indexes, bounded
-            guard let bytes = try await read(descriptor.digest, containerd: containerd) else {
-                report.missing = "\(record.name): \(descriptor.digest) is not in the content store"
-                return report
-            }
-            if let index = try? JSONDecoder().decode(Index.self, from: Data(bytes)), !(index.manifests.isEmpty) {
-                // The entry the node's platform matcher picks (attestations never), as import unpacked it.
-                guard let child = IndexEntry.choose(index.manifests, for: platform) else {
-                    report.missing = "\(record.name): its index has no manifest for \(platform)"
+        guard let root = Digest(parsing: record.target.digest) else {
+            report.missing = "\(record.name): its target \(record.target.digest) is no sha256 digest"
+            return report
+        }
+        // The manifest this node's platform uses, found as verify and import find it.
+        var walk = IndexWalk(
+            root: Descriptor(
+                mediaType: record.target.mediaType.isEmpty ? nil : record.target.mediaType, digest: root,
+                size: record.target.size))
+        do {
+            while let next = try walk.next() {
+                guard let bytes = try await read(next.digest.description, containerd: containerd) else {
+                    report.missing = "\(record.name): \(next.digest) is not in the content store"
                     return report
                 }
-                descriptor = .with {
-                    $0.digest = child.digest.description
-                    $0.mediaType = child.mediaType ?? ""
-                    $0.size = child.size
+                do {
+                    try walk.provide(try Document(decoding: bytes, declaredMediaType: next.mediaType))
+                } catch let error as IndexWalk.Failure {
+                    throw error
+                } catch {
+                    report.missing = "\(record.name): \(next.digest) is neither an index nor a manifest"
+                    return report
                 }
-            } else if let found = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)) {
-                manifest = found
-            } else {
-                report.missing = "\(record.name): \(descriptor.digest) is neither an index nor a manifest"
-                return report
             }
+        } catch let failure as IndexWalk.Failure {
+            report.missing = "\(record.name): \(failure)"
+            return report
         }
-        guard let manifest else {
-            report.missing = "\(record.name): indexes nest too deeply"
+        guard let chosen = IndexEntry.choose(walk.leaves, for: platform, descriptor: \.descriptor, platformOf: \.platform)
+        else {
+            report.missing = "\(record.name): its index has no manifest for \(platform)"
+            return report
+        }
+        guard let bytes = try await read(chosen.descriptor.digest.description, containerd: containerd) else {
+            report.missing = "\(record.name): \(chosen.descriptor.digest) is not in the content store"
+            return report
+        }
+        guard case .manifest(let manifest)? = try? Document(decoding: bytes, declaredMediaType: chosen.descriptor.mediaType)
+        else {
+            report.missing = "\(record.name): \(chosen.descriptor.digest) is not a manifest"
             return report
         }
         report.config = manifest.config.digest.description

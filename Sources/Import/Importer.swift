@@ -14,9 +14,9 @@ import Musl
 /// The outcome of one import, for the command to report.
 public enum ImportOutcome: Sendable {
     /// Every image of the archive is committed.
-    case imported(VerificationReport, ImportSummary)
+    case imported(VerifiedArchive, ImportSummary)
     /// The archive is inconsistent: nothing of it stays in containerd.
-    case refused(VerificationReport)
+    case refused(VerifiedArchive)
 }
 
 /// `kind-node-import import`: under a lease, verify while spooling (OCI blobs are stored as they
@@ -55,14 +55,12 @@ public struct Importer: Sendable {
                 leaseError = error
             }
             let leased = leaseError == nil
-            let uploader =
-                leased && options.storeWhileReading
-                ? EarlyUploader(socket: options.socket, namespace: options.namespace, lease: lease, containerd: containerd)
-                : nil
+            let session = ImportSession(containerd: containerd, socket: options.socket, lease: lease)
+            let uploader = leased && options.storeWhileReading ? EarlyUploader(session: session) : nil
             spool.onFileSpooled = { record, spooled in uploader?.offer(record, spooled: spooled) }
             let verifier = ArchiveVerifier(platform: options.platform)
-            let verified = await OffThread.run(Unchecked((input, spool))) { shared in
-                try verifier.verifyReturningContents(shared.value.0, sink: shared.value.1) { progress?(.read($0)) }
+            let reading = await OffThread.run(Unchecked((input, spool))) { shared in
+                try verifier.verify(shared.value.0, sink: shared.value.1) { progress?(.read($0)) }
             }
             spool.onFileSpooled = nil
 
@@ -79,28 +77,27 @@ public struct Importer: Sendable {
                         }, metadata: containerd.metadata())
                 }
             }
-            var report: VerificationReport
-            let contents: ArchiveContents
-            switch verified {
+            var verified: VerifiedArchive
+            switch reading {
             case .failure(let error):
                 await abandon()
                 throw error
             case .success(let result):
-                (report, contents) = (result.value.report, result.value.contents)
+                verified = result.value
             }
             var notes: [String] = []
-            if options.repair, let repaired = verifier.repairingDocker25Defect(report, contents: contents), repaired.consistent {
+            if options.repair, let repaired = verifier.repairingDocker25Defect(verified), repaired.consistent {
                 notes.append(
                     "repaired: the archive's OCI index describes its image(s) inconsistently (Docker 25.0.0's defect); imported what its manifest.json describes instead, with a manifest written from it")
-                report = repaired
+                verified = repaired
             }
-            for image in report.images where !image.absentParts.isEmpty {
+            for image in verified.images where !image.absentParts.isEmpty {
                 notes.append(
                     "\(image.label): not in the archive, not needed on this node: \(image.absentParts.joined(separator: ", ")) (Docker's containerd image store exports only what it holds; kind#3795)")
             }
-            guard report.consistent else {
+            guard verified.consistent else {
                 await abandon()
-                return .refused(report)
+                return .refused(verified)
             }
             if let leaseError {
                 throw ImportError.containerd("cannot create a lease at \(options.socket): \(leaseError.message) (\(leaseError.code))")
@@ -108,14 +105,14 @@ public struct Importer: Sendable {
             let read = PhaseTime(phase: "read", seconds: MonotonicClock.seconds(since: start))
             do {
                 var summary = try await ImportTransaction(
-                    options: options, report: report, contents: contents, spool: spool, containerd: containerd,
-                    lease: lease, progress: progress, earlyUploads: uploader
+                    options: options, verified: verified, spool: spool, session: session, progress: progress,
+                    earlyUploads: uploader
                 ).run()
                 summary.phases.insert(read, at: 0)
                 summary.notes = notes
                 // The records now hold everything through GC labels.
                 _ = try? await containerd.leases.delete(.with { $0.id = lease }, metadata: containerd.metadata())
-                return .imported(report, summary)
+                return .imported(verified, summary)
             } catch {
                 await abandon()
                 throw error

@@ -1,3 +1,5 @@
+import Compression
+
 /// Media types of OCI image-spec (`media-types.md`) and of Docker's distribution
 /// manifest v2 schema 2, which containerd treats as equivalent.
 public enum MediaType {
@@ -32,14 +34,24 @@ public enum MediaType {
         layerCompression(type) != nil
     }
 
-    /// The compression a layer media type announces: "none", "gzip" or "zstd"; nil when
-    /// the type is not a layer type this tool knows.
-    public static func layerCompression(_ type: String) -> String? {
+    /// The compression a layer media type announces; nil when the type is not a layer type
+    /// this tool knows.
+    public static func layerCompression(_ type: String) -> Compression? {
         switch type {
-        case ociLayer, ociLayerNondistributable, dockerLayer: return "none"
-        case ociLayerGzip, ociLayerNondistributableGzip, dockerLayerGzip, dockerForeignLayerGzip: return "gzip"
-        case ociLayerZstd, ociLayerNondistributableZstd, dockerLayerZstd: return "zstd"
+        case ociLayer, ociLayerNondistributable, dockerLayer: return Compression.none
+        case ociLayerGzip, ociLayerNondistributableGzip, dockerLayerGzip, dockerForeignLayerGzip: return .gzip
+        case ociLayerZstd, ociLayerNondistributableZstd, dockerLayerZstd: return .zstd
         default: return nil
+        }
+    }
+
+    /// The Docker schema 2 layer media type of a compression (what ctr writes for docker save's
+    /// layers; zstd has no Docker type that containerd's differ takes, so OCI's).
+    public static func dockerLayer(_ compression: Compression) -> String {
+        switch compression {
+        case .none: return dockerLayer
+        case .gzip: return dockerLayerGzip
+        case .zstd: return ociLayerZstd
         }
     }
 }

@@ -1,18 +1,12 @@
 import Core
 import OCI
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 extension ImageChecks {
     /// Checks a manifest of an index that is no image (an attestation, an artifact): whatever of
     /// it the archive holds must match its digests and sizes, so the index stays whole; what it
     /// lacks is a note (a pulled image has no attestations locally, so Docker exports none). Its
     /// layers are never decompressed nor compared with a config: they are no filesystem layers.
-    mutating func checkAttachment(_ leaf: Leaf, kind: String, among images: [Leaf], image: ImageReport?)
+    mutating func checkAttachment(_ leaf: IndexWalk.Leaf, kind: String, among images: [IndexWalk.Leaf], image: VerifiedImage?)
         -> AttachedManifest
     {
         let subject = IndexEntry.subject(of: leaf.descriptor)
@@ -27,7 +21,11 @@ extension ImageChecks {
         var complete = checkDescriptorBlob(
             leaf.descriptor, role: "\(kind) manifest", full: false, image: image,
             absentNote: absent("manifest", leaf.descriptor.digest))
-        if complete, let manifest = attachmentManifest(leaf.descriptor.digest) {
+        // An attachment may be any document: nothing about it is an error but a blob that does not match its digest.
+        if complete, case .kept(let bytes)? = contents.blob(leaf.descriptor.digest)?.json,
+            case .manifest(let manifest)? = try? Document(decoding: bytes, declaredMediaType: leaf.descriptor.mediaType)
+        {
+            documents[leaf.descriptor.digest] = .manifest(manifest)
             for (role, child) in [("config", manifest.config)] + manifest.layers.map({ ("layer", $0) }) {
                 let present = checkDescriptorBlob(
                     child, role: "\(kind) \(role)", full: false, image: image, absentNote: absent(role, child.digest))
@@ -37,12 +35,5 @@ extension ImageChecks {
         return AttachedManifest(
             kind: kind, manifest: leaf.descriptor.digest, subject: subject, subjectPlatform: subjectPlatform,
             complete: complete)
-    }
-
-    /// The attachment's manifest, when it is one (an attachment may be any document: nothing
-    /// about it is an error but a blob that does not match its digest).
-    private func attachmentManifest(_ digest: Digest) -> Manifest? {
-        guard let blob = contents.blob(digest), case .kept(let bytes) = blob.json else { return nil }
-        return try? JSONDecoder().decode(Manifest.self, from: Data(bytes))
     }
 }

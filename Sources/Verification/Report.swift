@@ -1,6 +1,7 @@
 import Core
 
-/// The outcome of verifying one archive. Encoded as the `--json` report (docs/verify-json.md).
+/// The outcome of verifying one archive, for people and `--json` (docs/verify.md): rendered
+/// from what `VerifiedArchive` proved.
 public struct VerificationReport: Codable, Sendable {
     /// The archive's path, or `-` for standard input.
     public var archive: String
@@ -19,12 +20,13 @@ public struct VerificationReport: Codable, Sendable {
         case archive, format, platform, bytesRead, images, problems, consistent
     }
 
-    public init(archive: String, platform: String) {
-        self.archive = archive
-        self.platform = platform
-        bytesRead = 0
-        images = []
-        problems = []
+    public init(rendering verified: VerifiedArchive) {
+        archive = verified.archive
+        format = verified.format?.rawValue
+        platform = verified.platform.description
+        bytesRead = verified.contents.bytesRead
+        images = verified.images.map(ImageReport.init(rendering:))
+        problems = verified.problems
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,10 +51,9 @@ public struct VerificationReport: Codable, Sendable {
     }
 }
 
-/// One image of the archive: a top-level entry of `index.json`, or of `manifest.json` when the
-/// archive has no `index.json`.
+/// One image of the archive, as `verify` shows it: a top-level entry of `index.json`, or of
+/// `manifest.json` when the archive has no `index.json`.
 public struct ImageReport: Codable, Sendable {
-    /// Names as the archive gives them (RepoTags, `io.containerd.image.name`, `org.opencontainers.image.ref.name`).
     public var names: [String]
     /// Where the archive describes it: `index.json manifests[0]` or `manifest.json [0]`.
     public var source: String
@@ -74,23 +75,23 @@ public struct ImageReport: Codable, Sendable {
     public var attachments: [AttachedManifest]
     public var consistent: Bool
 
-    public init(names: [String], source: String, target: Digest?) {
-        self.names = names
-        self.source = source
-        self.target = target
-        layers = []
-        size = 0
-        uncompressedSize = 0
-        otherPlatforms = []
-        attachments = []
-        consistent = true
-    }
-
-    /// How messages name the image.
-    public var label: String {
-        if let name = names.first { return name }
-        if let target { return "image \(target)" }
-        return "image at \(source)"
+    public init(rendering image: VerifiedImage) {
+        names = image.names
+        source = image.source
+        target = image.target?.digest
+        platform = image.platform?.description
+        manifest = image.manifest?.digest
+        config = image.config?.digest
+        layers = image.layers.map {
+            LayerReport(
+                index: $0.index, digest: $0.digest, mediaType: $0.descriptor.mediaType, compression: $0.compression.rawValue,
+                size: $0.descriptor.size, diffID: $0.diffID, uncompressedSize: $0.uncompressedSize, entries: $0.entries)
+        }
+        size = image.size
+        uncompressedSize = image.uncompressedSize
+        otherPlatforms = image.otherPlatforms
+        attachments = image.attachments
+        consistent = image.consistent
     }
 }
 
@@ -105,38 +106,6 @@ public struct LayerReport: Codable, Sendable {
     public var entries: Int
 }
 
-extension ImageReport {
-    /// What of the image's index the archive lacks: other platforms and attachments (by what
-    /// they are and describe) not wholly in it. Nothing here is needed on the checked platform.
-    public var absentParts: [String] {
-        otherPlatforms.filter { !$0.complete }.map(\.platform)
-            + attachments.filter { !$0.complete }.map { attached in
-                attached.subjectPlatform.map { "\(attached.kind) of \($0)" } ?? attached.kind
-            }
-    }
-}
-
-/// A manifest of an image's index that is no image: what it is, what it describes, whether
-/// the archive holds all of it.
-public struct AttachedManifest: Codable, Sendable {
-    /// `attestation-manifest` (BuildKit's `vnd.docker.reference.type`), `artifact <type>` or
-    /// `unknown/unknown platform`.
-    public var kind: String
-    public var manifest: Digest
-    /// The image manifest it describes (`vnd.docker.reference.digest`), and that manifest's platform.
-    public var subject: Digest?
-    public var subjectPlatform: String?
-    /// True when the manifest and every blob it names are in the archive.
-    public var complete: Bool
-}
-
-public struct OtherPlatform: Codable, Sendable {
-    public var platform: String
-    public var manifest: Digest
-    /// True when all its blobs are in the archive.
-    public var complete: Bool
-}
-
 /// A finding, with everything a user needs to act on it.
 public struct Problem: Codable, Sendable, Equatable, CustomStringConvertible {
     public enum Severity: String, Codable, Sendable {
@@ -145,7 +114,7 @@ public struct Problem: Codable, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var severity: Severity
-    /// A stable identifier of the class of problem (docs/verify-json.md lists them).
+    /// A stable identifier of the class of problem (docs/verify.md lists them).
     public var code: String
     public var image: String?
     public var platform: String?

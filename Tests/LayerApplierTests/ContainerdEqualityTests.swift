@@ -70,7 +70,7 @@ func comparable(_ lines: [String], since start: Int64) -> [String] {
 
 /// The archive's layer blobs, bottom first, extracted into `directory`.
 func layerBlobs(_ archive: String, in directory: TemporaryDirectory) throws -> [String] {
-    let report = try ArchiveVerifier(platform: Platform(os: "linux", architecture: "amd64")).verify(InputFile(path: archive))
+    let report = try ArchiveVerifier(platform: Platform(os: "linux", architecture: "amd64")).verify(InputFile(path: archive)).report
     let image = try #require(report.images.first)
     let extracted = directory.path("archive")
     try FileManager.default.createDirectory(atPath: extracted, withIntermediateDirectories: true)

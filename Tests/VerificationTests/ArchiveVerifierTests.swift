@@ -11,7 +11,7 @@ func verifyFixture(_ name: String, platform: Platform = Platform(os: "linux", ar
     -> VerificationReport
 {
     let input = try InputFile(path: try Fixtures.path(name))
-    return try ArchiveVerifier(platform: platform).verify(input)
+    return try ArchiveVerifier(platform: platform).verify(input).report
 }
 
 func errors(_ report: VerificationReport) -> [Problem] { report.problems.filter { $0.severity == .error } }
