@@ -16,6 +16,11 @@ public struct IndexWalk: Sendable {
         public var descriptor: Descriptor
         /// The platform the manifest is listed under (the root's own, for a single manifest).
         public var platform: Platform?
+
+        public init(descriptor: Descriptor, platform: Platform?) {
+            self.descriptor = descriptor
+            self.platform = platform
+        }
     }
 
     public enum Failure: Error, Equatable, CustomStringConvertible {

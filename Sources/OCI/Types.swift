@@ -27,6 +27,13 @@ public struct Index: Codable, Sendable {
     public var mediaType: String?
     public var manifests: [Descriptor]
     public var annotations: [String: String]?
+
+    public init(schemaVersion: Int?, mediaType: String?, manifests: [Descriptor], annotations: [String: String]? = nil) {
+        self.schemaVersion = schemaVersion
+        self.mediaType = mediaType
+        self.manifests = manifests
+        self.annotations = annotations
+    }
 }
 
 /// Mirrors image-spec `manifest.md` (and Docker's image manifest v2 schema 2).

@@ -105,6 +105,19 @@ public struct VerifiedLayer: Sendable {
     public var uncompressedSize: Int64
     public var entries: Int
 
+    public init(
+        index: Int, descriptor: Descriptor, compression: Compression, path: String, diffID: Digest?,
+        uncompressedSize: Int64, entries: Int
+    ) {
+        self.index = index
+        self.descriptor = descriptor
+        self.compression = compression
+        self.path = path
+        self.diffID = diffID
+        self.uncompressedSize = uncompressedSize
+        self.entries = entries
+    }
+
     public var digest: Digest { descriptor.digest }
 }
 
