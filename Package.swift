@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // kind-node-import: verified, atomic image import for Kind nodes.
 // Modules, in the order a layer travels through them:
-//   Core → Compression → Tar → OCI → Verification → LayerApplier → Commands → kind-node-import
+//   POSIX → Core → Compression → Tar → OCI → Verification → LayerApplier → Commands → kind-node-import
 import PackageDescription
 
 let package = Package(
@@ -29,10 +29,12 @@ let package = Package(
             name: "CKindShims",
             linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]
         ),
-        // C shims for Linux system calls (openat2, makedev) used by the layer applier.
+        // C shims for Linux system calls (openat2, makedev); only POSIX calls them.
         .target(name: "CLinuxShims"),
+        // The OS layer: owned file descriptors, EINTR-safe calls, one error (operation, path, errno).
+        .target(name: "POSIX", dependencies: ["CLinuxShims"]),
         // Digests, hashing, input files and exit codes shared by every module.
-        .target(name: "Core", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Core", dependencies: ["POSIX", .product(name: "Crypto", package: "swift-crypto")]),
         // gzip (zlib) and zstd (libzstd) streaming decoders, one Swift file per C library.
         .target(name: "Compression", dependencies: ["CKindShims", "Core"]),
         // Push-driven tar parser: ustar, GNU and PAX headers.
@@ -40,14 +42,14 @@ let package = Package(
         // OCI and Docker image types, media types, platforms.
         .target(name: "OCI", dependencies: ["Core", "Compression"]),
         // Applies a layer's tar stream to a directory (plain or overlay upper), never outside it.
-        .target(name: "LayerApplier", dependencies: ["CLinuxShims", "Core", "Compression", "Tar"]),
+        .target(name: "LayerApplier", dependencies: ["POSIX", "Core", "Compression", "Tar"]),
         // One pass over an archive: hashes, decompresses and checks every image in it.
         .target(name: "Verification", dependencies: ["Core", "Compression", "Tar", "OCI"]),
         // The atomic import: verify while spooling, then content, snapshots and records through containerd.
         .target(
             name: "Import",
             dependencies: [
-                "ContainerdAPI", "Verification", "LayerApplier", "OCI", "Core",
+                "ContainerdAPI", "Verification", "LayerApplier", "OCI", "Core", "POSIX",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
             ]
         ),
@@ -55,7 +57,7 @@ let package = Package(
         .target(
             name: "Commands",
             dependencies: [
-                "Verification", "LayerApplier", "Import", "OCI", "Core", "ContainerdAPI",
+                "Verification", "LayerApplier", "Import", "OCI", "Core", "ContainerdAPI", "POSIX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
             ]
@@ -77,6 +79,7 @@ let package = Package(
 
         // Helpers for tests: temp dirs, running tools, locating fixtures and the built binary.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "POSIXTests", dependencies: ["POSIX", "TestSupport"]),
         .testTarget(name: "TarTests", dependencies: ["Tar", "Core", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "TestSupport"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "Core", "Compression"]),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Core
 import LayerApplier
+import POSIX
 
 /// `kind-node-import apply-layer LAYER DIR`: the layer applier on its own, for debugging and
 /// benchmarks; `import` applies layers into snapshots itself.

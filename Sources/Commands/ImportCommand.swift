@@ -3,17 +3,13 @@ import Core
 import Dispatch
 import Import
 import OCI
+import POSIX
 import Verification
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
 #endif
 
 /// `kind-node-import import [ARCHIVE | -]`: the replacement for kind's
@@ -124,17 +120,16 @@ public struct ImportCommand: ParsableCommand {
         }
     }
 
-    /// 74 for read errors, 65 for archive content that fails late (unpack, diff_id), else 69.
+    /// 74 for read and spool errors, 65 for archive content that fails late (unpack, diff_id), else 69.
     static func exitStatus(for error: any Error) -> ExitStatus {
-        if error is InputError { return .ioError }
+        if error is InputError || error is SystemCallError { return .ioError }
         if let error = error as? ImportError, error.isDataError { return .dataError }
         return .unavailable
     }
 
     /// containerd's root when it exists (same filesystem as the snapshots), else /var/tmp.
     static func defaultSpoolParent() -> String {
-        var info = stat()
-        return stat("/var/lib/containerd", &info) == 0 ? "/var/lib/containerd" : "/var/tmp"
+        (try? FileSystem.status("/var/lib/containerd")) != nil ? "/var/lib/containerd" : "/var/tmp"
     }
 }
 

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import POSIX
 
 /// Why an input could not be read. Carries the raw errno.
 public enum InputError: Error, CustomStringConvertible, Sendable {
@@ -19,60 +13,52 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-public func errnoDescription(_ code: Int32) -> String {
-    guard let text = strerror(code) else { return "errno \(code)" }
-    return String(cString: text)
-}
+/// strerror's words for `code`.
+public func errnoDescription(_ code: Int32) -> String { Errno(code).words }
 
 /// A file or standard input, read sequentially in large chunks. Owns its descriptor
 /// (standard input is never closed).
 public final class InputFile {
     /// The name used in messages: the path, or `-` for standard input.
     public let name: String
-    private let fd: Int32
-    private let owned: Bool
+    private let descriptor: FileDescriptor
 
     /// Opens `path` for reading; `-` means standard input.
     public init(path: String) throws(InputError) {
         if path == "-" {
             name = "-"
-            fd = 0
-            owned = false
+            descriptor = .standardInput
             return
         }
-        let opened = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
-        guard opened >= 0 else { throw .open(path: path, errno: errno) }
-        var info = stat()
-        if fstat(opened, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            close(opened)
-            throw .open(path: path, errno: EISDIR)
+        let opened: FileDescriptor
+        do {
+            opened = try FileDescriptor.open(path)
+        } catch {
+            throw .open(path: path, errno: error.errno.rawValue)
+        }
+        if (try? opened.status())?.kind == .directory {
+            throw .open(path: path, errno: Errno.isDirectory.rawValue)
         }
         name = path
-        fd = opened
-        owned = true
-    }
-
-    deinit {
-        if owned { close(fd) }
+        descriptor = opened
     }
 
     /// Reads up to `buffer.count` bytes; 0 means end of input. Retries EINTR.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
-        while true {
-            #if canImport(Glibc) || canImport(Musl)
-            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            #else
-            let count = Darwin.read(fd, buffer.baseAddress, buffer.count)
-            #endif
-            if count >= 0 { return count }
-            if errno == EINTR { continue }
-            throw .read(path: name, errno: errno)
+        do {
+            return try descriptor.read(into: buffer)
+        } catch {
+            throw .read(path: name, errno: error.errno.rawValue)
         }
     }
 
     /// Moves the read position to `offset` (regular files only).
     public func seek(to offset: Int64) throws(InputError) {
-        guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else { throw .read(path: name, errno: errno) }
+        do {
+            try descriptor.seek(to: offset)
+        } catch {
+            throw .read(path: name, errno: error.errno.rawValue)
+        }
     }
 
     /// Feeds the whole input to `sink` in chunks of `chunkSize` bytes.

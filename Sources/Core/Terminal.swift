@@ -1,3 +1,5 @@
+import POSIX
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -8,27 +10,18 @@ import Darwin
 
 /// Writes text to standard error, unbuffered.
 public func writeStandardError(_ text: String) {
-    writeAll(2, text)
+    writeAll(.standardError, text)
 }
 
 /// Writes text to standard output, unbuffered, so it interleaves with standard error in order.
 public func writeStandardOutput(_ text: String) {
-    writeAll(1, text)
+    writeAll(.standardOutput, text)
 }
 
-private func writeAll(_ descriptor: Int32, _ text: String) {
+/// Nothing to do when the stream is gone (a closed pipe, a full disk): the text is lost.
+private func writeAll(_ stream: FileDescriptor, _ text: String) {
     var text = text
-    text.withUTF8 { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += written
-        }
-    }
+    text.withUTF8 { bytes in try? stream.writeAll(UnsafeRawBufferPointer(bytes)) }
 }
 
 /// A one-line progress indicator on standard error, drawn only when it is a terminal and

@@ -1,6 +1,7 @@
 import ContainerdAPI
 import Core
 import GRPCCore
+import POSIX
 
 /// Which snapshotter CRI unpacks images with on a node: the one an import must use, and whose
 /// snapshots `status` looks for. Asked of the running containerd first, so it is what CRI really
@@ -124,14 +125,8 @@ public enum NodeSnapshotter {
     public static func readConfig(path: String) throws(Failure) -> ConfigAnswer {
         let text: String
         do {
-            let file = try InputFile(path: path)
-            var bytes: [UInt8] = []
-            try file.forEachChunk(chunkSize: 65536) { chunk in
-                guard bytes.count < 16 << 20 else { throw InputError.read(path: path, errno: EFBIG) }
-                bytes.append(contentsOf: chunk)
-            }
-            text = String(decoding: bytes, as: UTF8.self)
-        } catch InputError.open(_, let code) where code == ENOENT {
+            text = String(decoding: try FileSystem.readFile(path, limit: 16 << 20), as: UTF8.self)
+        } catch where error.errno == .noSuchFileOrDirectory {
             return ConfigAnswer(
                 name: containerdDefault, version: 0, source: "containerd's default (there is no \(path))")
         } catch {
@@ -191,9 +186,3 @@ public enum NodeSnapshotter {
         key.contains(".") ? "\"\(key)\"" : key
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif

@@ -1,17 +1,11 @@
-import CLinuxShims
+import POSIX
 import Tar
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Writes one regular file's data as it streams in, expanding sparse maps, then sets its
 /// metadata through the descriptor (owner, xattrs, mode, times: containerd's order).
 final class RegularFileWriter {
     let entry: TarEntry
-    private let descriptor: Descriptor
+    private let descriptor: FileDescriptor
     /// Where the next data byte goes in the file.
     private var position: Int64 = 0
     /// Sparse files: the regions still to fill, and bytes left in the current one.
@@ -22,7 +16,7 @@ final class RegularFileWriter {
     private var mapText: [UInt8]?
     private var mapBytesToSkip = 0
 
-    init(descriptor: Descriptor, entry: TarEntry) {
+    init(descriptor: FileDescriptor, entry: TarEntry) {
         self.descriptor = descriptor
         self.entry = entry
         switch entry.sparse {
@@ -61,7 +55,7 @@ final class RegularFileWriter {
                 take = Int(min(Int64(take), regionLeft))
                 regionLeft -= Int64(take)
             }
-            try writeAll(UnsafeRawBufferPointer(rebasing: rest.prefix(take)), at: position)
+            try descriptor.writeAll(UnsafeRawBufferPointer(rebasing: rest.prefix(take)), at: position)
             position += Int64(take)
             rest = rest.dropFirst(take)
         }
@@ -69,29 +63,18 @@ final class RegularFileWriter {
 
     func finish() throws {
         if let realSize {
-            try retrying("ftruncate", entry.path) { ftruncate(descriptor.fd, off_t(realSize)) }
+            try descriptor.truncate(to: realSize)
         }
-        let fd = descriptor.fd
-        try retrying("chown", entry.path) {
-            fchown(fd, uid_t(truncatingIfNeeded: entry.uid), gid_t(truncatingIfNeeded: entry.gid))
-        }
+        try descriptor.changeOwner(
+            userID: UInt32(truncatingIfNeeded: entry.uid), groupID: UInt32(truncatingIfNeeded: entry.gid))
         for xattr in entry.xattrs {
-            let result = xattr.value.withUnsafeBytes { fsetxattr(fd, xattr.name, $0.baseAddress, $0.count, 0) }
-            if result != 0 { try LayerApplier.tolerateXattrFailure(errno, xattr: xattr.name, entry: entry) }
-        }
-        try retrying("chmod", entry.path) { fchmod(fd, mode_t(entry.mode & 0o7777)) }
-        var times = LayerApplier.times(entry)
-        try retrying("utimens", entry.path) { futimens(fd, &times) }
-    }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
-        var done = 0
-        while done < bytes.count {
-            let written = try retrying("write", entry.path) {
-                Int32(pwrite(descriptor.fd, bytes.baseAddress?.advanced(by: done), bytes.count - done, off_t(offset) + off_t(done)))
+            try LayerApplier.toleratingXattrFailure(entry) { () throws(SystemCallError) in
+                try descriptor.setExtendedAttribute(xattr.name, xattr.value)
             }
-            done += Int(written)
         }
+        try descriptor.changeMode(entry.mode & 0o7777)
+        let times = LayerApplier.times(entry)
+        try descriptor.setTimes(access: times.access, modification: times.modification)
     }
 
     private func startRegions(_ map: [TarSparse.Region]) {

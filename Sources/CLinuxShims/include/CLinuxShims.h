@@ -1,5 +1,5 @@
 // Thin C shims for Linux system calls Swift cannot call directly (variadic `syscall`, macros).
-// Every function is prefixed `kni_`; Sources/LayerApplier/SystemCalls.swift is their only user.
+// Every function is prefixed `kni_`; the POSIX module (Sources/POSIX) is their only user.
 #ifndef CLINUXSHIMS_H
 #define CLINUXSHIMS_H
 
