@@ -13,7 +13,9 @@ import Foundation
 
 /// `kind-node-import status IMAGE...`: is each image fully present in this node's containerd?
 /// The host loader asks it before sending an image (kind#4236: kind compared image IDs only).
-/// With `--cri`, also what kubelet sees: CRI's answer for each image, beside ours.
+/// With `--id`, also whether each is the host's image (its record's target or config is that
+/// ID): the host loader decides on the exit code alone. With `--cri`, also what kubelet sees:
+/// CRI's answer for each image, beside ours.
 public struct StatusCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "status",
@@ -26,20 +28,33 @@ public struct StatusCommand: ParsableCommand {
             snapshotter CRI uses. A record left by a failed ctr import, without its snapshots, is \
             not present.
 
+            --id DIGEST, given once per IMAGE and in the same order, is the image ID the caller \
+            has for that IMAGE (docker image inspect --format '{{.Id}}': the config digest with \
+            Docker's classic store, the index or manifest digest with its containerd store, \
+            kind#4236). The image then counts only when it is present and its record's target or \
+            config is that digest; a present record of another image is "stale".
+
             --cri also asks containerd's CRI plugin (runtime.v1 ImageService/ImageStatus, the call \
             behind kubelet's "already present on machine") about each image and prints its \
             answer: the image ID and tags, or that CRI does not know it. A record that CRI \
             reports while the image is not complete is called out: kubelet would not pull or load \
             it and its pods would fail to start. CRI sees namespace k8s.io only.
 
-            Exit codes: 0 every image is present, 1 some image is not (a line says what is \
-            missing), 64 usage error, 69 containerd cannot be reached, cannot tell which \
+            Exit codes: 0 every image is present (and, with --id, current), 1 some image is not \
+            (a line says what is missing or stale), 64 usage error, 69 containerd cannot be reached, cannot tell which \
             snapshotter CRI uses, or (--cri) CRI is not running.
             """
     )
 
     @Argument(help: "Image names or sha256: digests.")
     var images: [String]
+
+    @Option(
+        name: .customLong("id"),
+        help: ArgumentHelp(
+            "The expected image ID of each IMAGE, once per IMAGE in order: its record's target or config must be this digest.",
+            valueName: "sha256:DIGEST"))
+    var ids: [String] = []
 
     @OptionGroup var node: NodeOptions
 
@@ -53,6 +68,12 @@ public struct StatusCommand: ParsableCommand {
 
     public mutating func validate() throws {
         if images.isEmpty { throw ValidationError("name at least one image") }
+        if !ids.isEmpty && ids.count != images.count {
+            throw ValidationError("give --id once per IMAGE, in order: \(images.count) image(s), \(ids.count) --id")
+        }
+        if let bad = ids.first(where: { Digest(parsing: $0) == nil }) {
+            throw ValidationError("--id must be a sha256: digest (sha256: and 64 lowercase hex digits); got \"\(bad)\"")
+        }
         if cri && node.resolvedNamespace != CRIView.namespace {
             throw ValidationError(
                 "--cri compares with what CRI sees, namespace \(CRIView.namespace) only; got namespace \(node.resolvedNamespace)")
@@ -90,31 +111,24 @@ public struct StatusCommand: ParsableCommand {
             writeStandardError("kind-node-import: containerd at \(socket): \(error)\n")
             throw ExitCode(ExitStatus.unavailable.rawValue)
         }
+        let entries = reports.enumerated().map { index, report in
+            StatusEntry(
+                report: report, expectedID: ids.isEmpty ? nil : Digest(parsing: ids[index]), cri: views?[index])
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let document =
-                if let views {
-                    try encoder.encode(zip(reports, views).map { StatusEntry(report: $0, cri: $1) })
-                } else {
-                    try encoder.encode(reports)
-                }
-            writeStandardOutput(String(decoding: document, as: UTF8.self) + "\n")
+            writeStandardOutput(String(decoding: try encoder.encode(entries), as: UTF8.self) + "\n")
         } else {
-            for (index, report) in reports.enumerated() {
-                if report.present {
-                    writeStandardOutput(
-                        "present  \(report.query)  record=\(report.record ?? "")  target=\(report.target ?? "")  config=\(report.config ?? "")  layers=\(report.layers ?? 0)\n")
-                } else {
-                    writeStandardOutput("missing  \(report.query): \(report.missing ?? "not present")\n")
-                }
-                guard let view = views?[index] else { continue }
+            for entry in entries {
+                writeStandardOutput(entry.line + "\n")
+                guard let view = entry.cri else { continue }
                 writeStandardOutput("         CRI: \(view.summary)\n")
                 if let warning = view.warning { writeStandardError("warning: \(warning)\n") }
                 if let note = view.note { writeStandardError("note: \(note)\n") }
             }
         }
-        if reports.contains(where: { !$0.present }) { throw ExitCode(1) }
+        if entries.contains(where: { !$0.counts }) { throw ExitCode(1) }
     }
 }
 
@@ -201,16 +215,41 @@ struct CRIView: Sendable, Encodable {
     }
 }
 
-/// A `status --cri --json` entry: the presence report's fields and `cri`.
+/// One image's answer: the presence report, and with `--id` whether the record is that image
+/// (`expectedID`, `current`), with `--cri` what CRI says (`cri`). Without them, `--json` prints
+/// the presence report alone, as before.
 struct StatusEntry: Encodable {
     var report: PresenceReport
-    var cri: CRIView
+    var expectedID: Digest?
+    var cri: CRIView?
 
-    private enum Keys: String, CodingKey { case cri }
+    /// With `--id`: the record's target or config is the expected ID (false when not present).
+    var current: Bool? {
+        guard let expectedID else { return nil }
+        let id = expectedID.description
+        return report.present && (report.target == id || report.config == id)
+    }
+
+    /// Whether the image counts for the exit code: present, and current when an ID was given.
+    var counts: Bool { report.present && current != false }
+
+    /// The line for humans: present, stale (present, but another image than --id's) or missing.
+    var line: String {
+        guard report.present else { return "missing  \(report.query): \(report.missing ?? "not present")" }
+        let digests = "target=\(report.target ?? "")  config=\(report.config ?? "")"
+        if current == false, let expectedID {
+            return "stale    \(report.query): \(report.record ?? report.query) holds another image (\(digests)), not \(expectedID)"
+        }
+        return "present  \(report.query)  record=\(report.record ?? "")  \(digests)  layers=\(report.layers ?? 0)"
+    }
+
+    private enum Keys: String, CodingKey { case expectedID, current, cri }
 
     func encode(to encoder: any Encoder) throws {
         try report.encode(to: encoder)
         var container = encoder.container(keyedBy: Keys.self)
-        try container.encode(cri, forKey: .cri)
+        try container.encodeIfPresent(expectedID, forKey: .expectedID)
+        try container.encodeIfPresent(current, forKey: .current)
+        try container.encodeIfPresent(cri, forKey: .cri)
     }
 }
