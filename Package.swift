@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "Commands",
             dependencies: [
-                "Verification", "LayerApplier", "Import", "OCI", "Core", "ContainerdAPI", "POSIX",
+                "Verification", "LayerApplier", "Import", "OCI", "Core", "ContainerdAPI", "POSIX", "Tar", "Compression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
             ]
@@ -88,6 +88,11 @@ let package = Package(
         .testTarget(
             name: "LayerApplierTests", dependencies: ["LayerApplier", "Verification", "OCI", "Tar", "Core", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "TestSupport"]),
+        .testTarget(
+            name: "CommandsTests",
+            dependencies: [
+                "Commands", "Import", "LayerApplier", "POSIX", "Tar", "Core", .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ]),
         .testTarget(
             name: "ImportTests",
             dependencies: ["Import", "ContainerdAPI", "Verification", "OCI", "LayerApplier", "Core", "Compression", "TestSupport"]),

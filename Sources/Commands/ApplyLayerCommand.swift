@@ -50,14 +50,9 @@ public struct ApplyLayerCommand: ParsableCommand {
             writeStandardError(
                 "applied \(applied.entries) entries, \(formatBytes(applied.uncompressedSize)) uncompressed (\(applied.compression))\n")
         } catch let error as InputError {
-            writeStandardError("kind-node-import: \(error)\n")
-            throw ExitCode(ExitStatus.ioError.rawValue)
-        } catch let error as SystemCallError {
-            writeStandardError("kind-node-import: \(layer): \(error)\n")
-            throw ExitCode(ExitStatus.ioError.rawValue)
+            throw CommandFailure(error).report()
         } catch {
-            writeStandardError("kind-node-import: \(layer): \(error)\n")
-            throw ExitCode(ExitStatus.dataError.rawValue)
+            throw CommandFailure(error, doing: layer).report()
         }
     }
 }

@@ -4,6 +4,7 @@ import Dispatch
 import Import
 import OCI
 import POSIX
+import Synchronization
 import Verification
 
 #if canImport(FoundationEssentials)
@@ -110,21 +111,19 @@ public struct ImportCommand: ParsableCommand {
             writeStandardError("\(report.archive): refused, nothing was imported\n")
             throw ExitCode(ExitStatus.dataError.rawValue)
         case .failure(let error):
-            let status = Self.exitStatus(for: error)
-            switch status {
-            case .ioError: writeStandardError("kind-node-import: \(error)\n")
-            case .dataError: writeStandardError("kind-node-import: import refused, nothing was committed: \(error)\n")
-            default: writeStandardError("kind-node-import: import failed, nothing was committed: \(error)\n")
-            }
-            throw ExitCode(status.rawValue)
+            let failure = CommandFailure(error, doing: Self.failureWords(for: CommandFailure.status(of: error)))
+            throw failure.report()
         }
     }
 
-    /// 74 for read and spool errors, 65 for archive content that fails late (unpack, diff_id), else 69.
-    static func exitStatus(for error: any Error) -> ExitStatus {
-        if error is InputError || error is SystemCallError { return .ioError }
-        if let error = error as? ImportError, error.isDataError { return .dataError }
-        return .unavailable
+    /// What a failed import says before its cause: the archive's fault is a refusal; this
+    /// machine's or containerd's is a failure. Either way nothing was committed.
+    static func failureWords(for status: ExitStatus) -> String? {
+        switch status {
+        case .dataError: return "import refused, nothing was committed"
+        case .ioError, .noInput: return "import failed on this machine, nothing was committed"
+        default: return "import failed, nothing was committed"
+        }
     }
 
     /// containerd's root when it exists (same filesystem as the snapshots), else /var/tmp.
@@ -157,33 +156,34 @@ enum Blocking {
 
 
 /// The progress line of an import: bytes read, blobs stored, the layer being unpacked.
-final class ImportProgressView: @unchecked Sendable {
+final class ImportProgressView: Sendable {
+    private struct State {
+        var read: Int64 = 0
+        var stored: (Int, Int)?
+        var unpacking: (String, Int, Int)?
+    }
+
     private let line = ProgressLine()
     private let archive: String
-    private var lock = pthread_mutex_t()
-    private var read: Int64 = 0
-    private var stored: (Int, Int)?
-    private var unpacking: (String, Int, Int)?
+    private let state = Mutex(State())
 
     init(archive: String) {
         self.archive = archive
-        pthread_mutex_init(&lock, nil)
     }
 
-    deinit { pthread_mutex_destroy(&lock) }
-
     @Sendable func update(_ event: ImportProgress) {
-        pthread_mutex_lock(&lock)
-        switch event {
-        case .read(let bytes): read = bytes
-        case .stored(let done, let total): stored = (done, total)
-        case .unpacking(let image, let layer, let count): unpacking = (image, layer, count)
+        let text = state.withLock { state in
+            switch event {
+            case .read(let bytes): state.read = bytes
+            case .stored(let done, let total): state.stored = (done, total)
+            case .unpacking(let image, let layer, let count): state.unpacking = (image, layer, count)
+            }
+            var parts = ["importing \(archive): \(formatBytes(state.read)) read"]
+            if let (done, total) = state.stored { parts.append("\(done)/\(total) blobs stored") }
+            if let (image, layer, count) = state.unpacking { parts.append("unpacking \(image) layer \(layer)/\(count)") }
+            return parts.joined(separator: ", ")
         }
-        var parts = ["importing \(archive): \(formatBytes(read)) read"]
-        if let (done, total) = stored { parts.append("\(done)/\(total) blobs stored") }
-        if let (image, layer, count) = unpacking { parts.append("unpacking \(image) layer \(layer)/\(count)") }
-        pthread_mutex_unlock(&lock)
-        line.update(parts.joined(separator: ", "))
+        line.update(text)
     }
 
     func clear() { line.clear() }
@@ -235,7 +235,7 @@ struct ImportJSON: Encodable {
         case .failure(let failure):
             status = "failed"
             error = "\(failure)"
-            exitCode = ImportCommand.exitStatus(for: failure).rawValue
+            exitCode = CommandFailure.status(of: failure).rawValue
         }
     }
 

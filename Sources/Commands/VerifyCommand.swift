@@ -53,8 +53,7 @@ public struct VerifyCommand: ParsableCommand {
             progress.clear()
         } catch {
             progress.clear()
-            writeStandardError("kind-node-import: \(error)\n")
-            throw ExitCode(ExitStatus.ioError.rawValue)
+            throw CommandFailure(error).report()
         }
         if json {
             let encoder = JSONEncoder()
@@ -101,7 +100,6 @@ func openInput(_ path: String) throws -> InputFile {
     do {
         return try InputFile(path: path)
     } catch {
-        writeStandardError("kind-node-import: \(error)\n")
-        throw ExitCode(ExitStatus.noInput.rawValue)
+        throw CommandFailure(error).report()
     }
 }

@@ -1,12 +1,6 @@
 import POSIX
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Synchronization
 
 /// Writes text to standard error, unbuffered.
 public func writeStandardError(_ text: String) {
@@ -26,38 +20,38 @@ private func writeAll(_ stream: FileDescriptor, _ text: String) {
 
 /// A one-line progress indicator on standard error, drawn only when it is a terminal and
 /// redrawn at most five times a second. Safe to update from several threads.
-public final class ProgressLine: @unchecked Sendable {
-    private let enabled: Bool
-    private var lastDraw: UInt64 = 0
-    private var drawn = false
-    private var lock = pthread_mutex_t()
-
-    public init(enabled: Bool = isatty(2) == 1) {
-        self.enabled = enabled
-        pthread_mutex_init(&lock, nil)
+public final class ProgressLine: Sendable {
+    private struct State {
+        var lastDraw: UInt64 = 0
+        var drawn = false
     }
 
-    deinit { pthread_mutex_destroy(&lock) }
+    private let enabled: Bool
+    private let state = Mutex(State())
+
+    public init(enabled: Bool = FileDescriptor.standardError.isTerminal) {
+        self.enabled = enabled
+    }
 
     /// Redraws the line with `text` if enough time has passed.
     public func update(_ text: @autoclosure () -> String) {
         guard enabled else { return }
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        let now = MonotonicClock.nanoseconds()
-        guard now - lastDraw >= 200_000_000 else { return }
-        lastDraw = now
-        drawn = true
-        writeStandardError("\r\u{1b}[K" + text())
+        state.withLock { state in
+            let now = MonotonicClock.nanoseconds()
+            guard now - state.lastDraw >= 200_000_000 else { return }
+            state.lastDraw = now
+            state.drawn = true
+            writeStandardError("\r\u{1b}[K" + text())
+        }
     }
 
     /// Removes the line.
     public func clear() {
         guard enabled else { return }
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        guard drawn else { return }
-        drawn = false
-        writeStandardError("\r\u{1b}[K")
+        state.withLock { state in
+            guard state.drawn else { return }
+            state.drawn = false
+            writeStandardError("\r\u{1b}[K")
+        }
     }
 }

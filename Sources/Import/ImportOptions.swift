@@ -83,23 +83,16 @@ public struct PhaseTime: Sendable, Codable {
 public enum ImportError: Error, CustomStringConvertible {
     /// containerd cannot be reached or refused a call.
     case containerd(String)
-    /// Applying a layer failed.
-    case unpack(image: String, layer: Int, digest: Digest, reason: String)
+    /// Applying a layer failed; `cause` is what failed (the applier's error, which carries the
+    /// system call's errno and path when one failed), nil when the layer itself is at fault.
+    case unpack(image: String, layer: Int, digest: Digest, reason: String, cause: (any Error)? = nil)
     /// The archive uses something this importer does not handle yet.
     case unsupported(String)
-
-    /// The archive's content is at fault (exit 65), not containerd or this node (exit 69).
-    public var isDataError: Bool {
-        switch self {
-        case .unpack: return true
-        case .containerd, .unsupported: return false
-        }
-    }
 
     public var description: String {
         switch self {
         case .containerd(let message): return "containerd: \(message)"
-        case .unpack(let image, let layer, let digest, let reason):
+        case .unpack(let image, let layer, let digest, let reason, _):
             return "\(image): layer \(layer + 1) \(digest): \(reason)"
         case .unsupported(let what): return what
         }

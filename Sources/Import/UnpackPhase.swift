@@ -148,7 +148,8 @@ struct UnpackPhase: Sendable {
             try InputFile(path: spooled).forEachChunk { try application.feed($0) }
             applied = try application.finish()
         } catch {
-            throw ImportError.unpack(image: image.label, layer: layer.index, digest: layer.digest, reason: "\(error)")
+            throw ImportError.unpack(
+                image: image.label, layer: layer.index, digest: layer.digest, reason: "\(error)", cause: error)
         }
         guard let found = applied.blobDigest, found == layer.digest else {
             throw ImportError.unpack(

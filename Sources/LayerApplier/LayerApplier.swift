@@ -20,7 +20,7 @@ public struct ApplyError: Error, CustomStringConvertible, Sendable {
     public var reason: String
     public var cause: SystemCallError?
 
-    init(path: String, reason: String, cause: SystemCallError? = nil) {
+    public init(path: String, reason: String, cause: SystemCallError? = nil) {
         self.path = path
         self.reason = reason
         self.cause = cause
@@ -69,32 +69,31 @@ public final class LayerApplier: TarConsumer {
 
     public func tarEntryBegan(_ entry: TarEntry) throws {
         entryCount += 1
+        try attributed(to: entry) { try apply(entry) }
+    }
+
+    public func tarEntryData(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let writer = file else { return }
+        try attributed(to: writer.entry) { try writer.write(bytes) }
+    }
+
+    public func tarEntryEnded() throws {
+        guard let writer = file else { return }
+        file = nil
+        try attributed(to: writer.entry) { try writer.finish() }
+    }
+
+    /// Runs `body` for `entry`; what it throws becomes an `ApplyError` naming the entry (a
+    /// failed system call stays its cause).
+    private func attributed(to entry: TarEntry, _ body: () throws -> Void) throws(ApplyError) {
         do {
-            try apply(entry)
+            try body()
         } catch let error as ApplyError {
             throw error
         } catch let error as SystemCallError {
             throw ApplyError(path: entry.path, error)
         } catch {
             throw ApplyError(path: entry.path, reason: "\(error)")
-        }
-    }
-
-    public func tarEntryData(_ bytes: UnsafeRawBufferPointer) throws {
-        try file?.write(bytes)
-    }
-
-    public func tarEntryEnded() throws {
-        guard let writer = file else { return }
-        file = nil
-        do {
-            try writer.finish()
-        } catch let error as ApplyError {
-            throw error
-        } catch let error as SystemCallError {
-            throw ApplyError(path: writer.entry.path, error)
-        } catch {
-            throw ApplyError(path: writer.entry.path, reason: "\(error)")
         }
     }
 

@@ -25,6 +25,14 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
         Self.names.first { $0.code == rawValue }?.name ?? "errno \(rawValue)"
     }
 
+    /// Whether the machine could not do what was asked (no space or quota left, a device or
+    /// filesystem error, a read-only filesystem, no memory or descriptors, no permission), as
+    /// opposed to a request that conflicts with what is there (EEXIST, ENOTDIR, ELOOP, …).
+    public var isMachineFailure: Bool {
+        [ENOSPC, EDQUOT, EIO, EROFS, EFBIG, ENOMEM, EMFILE, ENFILE, EUCLEAN, ESTALE, ENXIO, ENODEV, EACCES, EPERM]
+            .contains(rawValue)
+    }
+
     /// "No space left on device (ENOSPC)".
     public var description: String { "\(words) (\(name))" }
 

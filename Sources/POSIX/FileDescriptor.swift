@@ -156,6 +156,9 @@ public final class FileDescriptor: Sendable {
 
     // MARK: Status
 
+    /// isatty(3): whether this descriptor is a terminal.
+    public var isTerminal: Bool { isatty(rawValue) == 1 }
+
     /// fstat(2).
     public func status() throws(SystemCallError) -> FileStatus {
         var info = stat()

@@ -7,7 +7,7 @@ import TestSupport
 nonisolated(unsafe) private var interruptions = 0
 
 struct POSIXTests {
-    /// 16 MiB through a pipe whose reader is slow, while the writer is hit by signals without
+    /// 4 MiB through a pipe whose reader is slow, while the writer is hit by signals without
     /// SA_RESTART: every write that is interrupted (EINTR) or cut short is resumed, in order.
     @Test func writeAllSurvivesSignalsThroughAPipe() throws {
         var action = sigaction()
@@ -21,7 +21,7 @@ struct POSIXTests {
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)
         let reader = FileDescriptor.adopting(ends[0], path: "pipe")
-        let payload = (0..<(16 << 20)).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        let payload = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 % 251) }
 
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
@@ -35,6 +35,11 @@ struct POSIXTests {
         let started = DispatchSemaphore(value: 0)
         let payloadCopy = payload
         Thread {
+            // The test runner's threads may block signals; this one must receive them.
+            var unblocked = sigset_t()
+            sigemptyset(&unblocked)
+            sigaddset(&unblocked, SIGUSR1)
+            pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
             shared.lock.withLock { shared.thread = pthread_self() }
             started.signal()
             do {
@@ -107,7 +112,7 @@ struct POSIXTests {
         #expect(notFound?.errno == .noSuchFileOrDirectory)
         #expect(notFound?.description == "open \(missing): No such file or directory (ENOENT)")
 
-        FileManager.default.createFile(atPath: temp.path("file"), contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: temp.path("file"), contents: Data("x".utf8))
         let notDirectory = #expect(throws: SystemCallError.self) { try FileDescriptor.open(temp.path("file/inner")) }
         #expect(notDirectory?.description == "open \(temp.path("file/inner")): Not a directory (ENOTDIR)")
 
@@ -140,7 +145,7 @@ struct POSIXTests {
         let temp = try TemporaryDirectory()
         let keep = temp.path("keep")
         try FileSystem.makeDirectory(keep)
-        FileManager.default.createFile(atPath: keep + "/secret", contents: Data("s".utf8))
+        _ = FileManager.default.createFile(atPath: keep + "/secret", contents: Data("s".utf8))
         let spool = try FileSystem.makeTemporaryDirectory(prefix: temp.path("spool-"))
         #expect(spool.hasPrefix(temp.path("spool-")) && spool.count == temp.path("spool-").count + 6)
         #expect(try FileSystem.status(spool)?.permissions == 0o700)
