@@ -1,7 +1,8 @@
 // swift-tools-version:6.1
 // kind-node-import: verified, atomic image import for Kind nodes.
-// Modules, in the order a layer travels through them:
-//   POSIX → Core → Compression → Tar → OCI → Verification → LayerApplier → Commands → kind-node-import
+// Modules, lowest first (C shims aside; docs/architecture.md has the graph and a layer's path):
+//   POSIX → Core → Compression → Tar → OCI → Verification → LayerApplier → ContainerdAPI → Import
+//   → Commands → kind-node-import
 import PackageDescription
 
 let package = Package(
