@@ -23,6 +23,13 @@ struct CommandFailure: Error, CustomStringConvertible {
         message = doing.map { "\($0): \(cause)" } ?? "\(cause)"
     }
 
+    /// A failure whose words the command chose itself.
+    init(_ status: ExitStatus, _ message: String, cause: any Error) {
+        self.status = status
+        self.message = message
+        self.cause = cause
+    }
+
     var description: String { message }
 
     /// Prints the message on standard error and gives the exit code to throw.
@@ -50,6 +57,8 @@ struct CommandFailure: Error, CustomStringConvertible {
         case let error as ImportError:
             switch error {
             case .containerd: return .unavailable
+            // The layer's spooled copy could not be read back: this machine's I/O, not the input's.
+            case .unpack(_, _, _, _, is InputError): return .ioError
             case .unpack(_, _, _, _, let cause?): return status(of: cause)
             case .unpack: return .dataError
             case .unsupported: return .dataError

@@ -33,7 +33,8 @@ public struct ImportCommand: ParsableCommand {
             manifest.json describes instead.
 
             Exit codes: 0 imported, 65 inconsistent or hostile archive (nothing kept), 66 the \
-            input cannot be opened, 69 containerd cannot be reached or refused, 74 read error.
+            input cannot be opened, 69 containerd cannot be reached or refused, 74 this \
+            machine's I/O failed (reading the input, or writing: a full disk, a device error).
             """
     )
 

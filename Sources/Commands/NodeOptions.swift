@@ -50,13 +50,11 @@ extension NodeOptions {
 
     /// Says why the snapshotter cannot be chosen; the caller exits 69.
     func snapshotterFailed(_ failure: NodeSnapshotter.Failure) -> ExitCode {
-        if snapshotter == "auto" {
-            writeStandardError(
-                "kind-node-import: cannot tell which snapshotter CRI uses in the containerd at \(socket): \(failure); name it with --snapshotter NAME\n")
-        } else {
-            writeStandardError("kind-node-import: containerd at \(socket): \(failure)\n")
-        }
-        return ExitCode(ExitStatus.unavailable.rawValue)
+        let message =
+            snapshotter == "auto"
+            ? "cannot tell which snapshotter CRI uses in the containerd at \(socket): \(failure); name it with --snapshotter NAME"
+            : "containerd at \(socket): \(failure)"
+        return CommandFailure(.unavailable, message, cause: failure).report()
     }
 
     /// The snapshotter for `import`, found on a connection of its own before the archive is read.
@@ -76,8 +74,7 @@ extension NodeOptions {
         case .failure(let failure as NodeSnapshotter.Failure):
             throw snapshotterFailed(failure)
         case .failure(let error as RPCError) where error.code != .unavailable:
-            writeStandardError("kind-node-import: containerd at \(socket): \(error.message) (\(error.code))\n")
-            throw ExitCode(ExitStatus.unavailable.rawValue)
+            throw CommandFailure(.unavailable, "containerd at \(socket): \(error.message) (\(error.code))", cause: error).report()
         case .failure:
             return requested
         }

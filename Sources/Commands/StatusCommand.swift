@@ -102,14 +102,11 @@ public struct StatusCommand: ParsableCommand {
         case .failure(let failure as NodeSnapshotter.Failure):
             throw node.snapshotterFailed(failure)
         case .failure(let error as CRIView.Unavailable):
-            writeStandardError("kind-node-import: \(error.description(socket: socket))\n")
-            throw ExitCode(ExitStatus.unavailable.rawValue)
+            throw CommandFailure(.unavailable, error.description(socket: socket), cause: error).report()
         case .failure(let error as RPCError):
-            writeStandardError("kind-node-import: containerd at \(socket): \(error.message) (\(error.code))\n")
-            throw ExitCode(ExitStatus.unavailable.rawValue)
+            throw CommandFailure(.unavailable, "containerd at \(socket): \(error.message) (\(error.code))", cause: error).report()
         case .failure(let error):
-            writeStandardError("kind-node-import: containerd at \(socket): \(error)\n")
-            throw ExitCode(ExitStatus.unavailable.rawValue)
+            throw CommandFailure(.unavailable, "containerd at \(socket): \(error)", cause: error).report()
         }
         let entries = reports.enumerated().map { index, report in
             StatusEntry(

@@ -10,6 +10,7 @@ public enum ExitStatus: Int32, Sendable {
     case noInput = 66
     /// EX_UNAVAILABLE: containerd cannot be reached or refuses.
     case unavailable = 69
-    /// EX_IOERR: reading the input failed.
+    /// EX_IOERR: this machine's I/O failed: reading the input, or writing the spool or a
+    /// snapshot (no space, a device error, a read-only filesystem, no permission).
     case ioError = 74
 }

@@ -2,7 +2,7 @@ import Core
 import OCI
 import Verification
 
-/// Phases 3–5 of docs/import-design.md, for an archive that verified clean and was spooled, under
+/// Phases 4–5 of docs/import-design.md (the verdict, phase 3, is `Importer`'s), for an archive that verified clean and was spooled, under
 /// the import's lease: content and snapshots at the same time, then the image records last, all
 /// or none. What to store, with which labels, comes from what verification proved; nothing here
 /// reads the archive's JSON again.

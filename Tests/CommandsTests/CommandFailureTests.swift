@@ -25,6 +25,8 @@ import Testing
     @Test func theInputThatCannotBeOpenedIs66AndOneThatCannotBeReadIs74() {
         #expect(CommandFailure.status(of: InputError.open(path: "/x.tar", errno: ENOENT)) == .noInput)
         #expect(CommandFailure.status(of: InputError.read(path: "/x.tar", errno: EIO)) == .ioError)
+        // A layer's spooled copy that cannot be opened again is this machine's fault, not the input's.
+        #expect(CommandFailure.status(of: unpack(InputError.open(path: "/var/tmp/kni-spool-1-x/3", errno: ENOENT))) == .ioError)
     }
 
     @Test func aFullDiskUnderAnUnpackIs74AndKeepsThePathAndErrno() {

@@ -5,34 +5,20 @@ import TestSupport
 /// `kind-node-import status` against a real containerd: what the host loader asks each node
 /// before sending an image.
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to run containerd")) struct StatusCommandTests {
-    func status(_ containerd: PrivateContainerd, _ arguments: [String]) throws -> ProcessResult {
-        try run([builtExecutable, "status", "--address", containerd.socket, "--snapshotter", "overlayfs"] + arguments)
-    }
-
-    /// The config digest of the archive's first image, as `verify --json` reports it.
-    func configDigest(_ archive: String) throws -> String {
-        struct Report: Decodable {
-            struct Image: Decodable { var config: String? }
-            var images: [Image]
-        }
-        let verified = try run([builtExecutable, "verify", "--json", archive])
-        return try JSONDecoder().decode(Report.self, from: verified.stdout).images[0].config ?? ""
-    }
-
     @Test func anImportedImageIsPresentByNameImageIDAndTarget() throws {
         let containerd = try PrivateContainerd()
         let archive = try Fixtures.path("real/oci-gzip.tar")
         #expect(try containerd.importArchive(archive).status == 0)
         let target = try containerd.images()["docker.io/kni/sample:gzip"] ?? ""
-        let config = try configDigest(archive)
+        let config = try verifiedConfigDigest(archive)
         #expect(config.hasPrefix("sha256:"))
         for query in ["kni/sample:gzip", "docker.io/kni/sample:gzip", config, target] {
-            let result = try status(containerd, [query])
+            let result = try containerd.status([query])
             #expect(result.status == 0, "\(query): \(result.stdoutText)")
             #expect(result.stdoutText.hasPrefix("present  \(query)"))
             #expect(result.stdoutText.contains("target=\(target)  config=\(config)"), "\(result.stdoutText)")
         }
-        let both = try status(containerd, ["kni/sample:gzip", "kni/absent:v1"])
+        let both = try containerd.status(["kni/sample:gzip", "kni/absent:v1"])
         #expect(both.status == 1)
         #expect(both.stdoutText.contains("missing  kni/absent:v1: no image record docker.io/kni/absent:v1"))
     }
@@ -47,7 +33,7 @@ import TestSupport
             [PrivateContainerd.ctrExecutable, "-a", containerd.socket, "-n", "k8s.io", "images", "import"]
                 + PrivateContainerd.ctrLocalImportFlags + ["--all-platforms", "-"], stdinFile: archive)
         #expect(try containerd.images().keys.contains("docker.io/kni/docker25-defect-order:v1"), "ctr left no record")
-        let result = try status(containerd, ["kni/docker25-defect-order:v1"])
+        let result = try containerd.status(["kni/docker25-defect-order:v1"])
         #expect(result.status == 1)
         #expect(result.stdoutText.contains("is not unpacked"), "\(result.stdoutText)")
     }
@@ -60,7 +46,7 @@ import TestSupport
             var present: Bool
             var layers: Int?
         }
-        let before = try status(containerd, ["--json", "kni/sample:gzip"])
+        let before = try containerd.status(["--json", "kni/sample:gzip"])
         let layers = try JSONDecoder().decode([Report].self, from: before.stdout)[0].layers ?? 0
         let snapshots = try containerd.ctr(["snapshots", "ls"]).stdoutText.split(separator: "\n").dropFirst()
             .map { String($0.split(separator: " ", omittingEmptySubsequences: true)[0]) }
@@ -70,7 +56,7 @@ import TestSupport
                 .compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.map(String.init) })
         let top = snapshots.first { !parents.contains($0) } ?? ""
         _ = try containerd.ctr(["snapshots", "rm", top])
-        let after = try status(containerd, ["kni/sample:gzip"])
+        let after = try containerd.status(["kni/sample:gzip"])
         #expect(after.status == 1)
         // Which layer is named depends on GC: without the top snapshot nothing references the
         // lower ones, and containerd may collect them too.

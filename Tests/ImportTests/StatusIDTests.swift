@@ -5,20 +5,6 @@ import TestSupport
 /// `kind-node-import status IMAGE... --id DIGEST...`: is each image present *and* the host's
 /// image? What the host loader decides on, by the exit code alone (docs/kind-load.md).
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to run containerd")) struct StatusIDTests {
-    func status(_ containerd: PrivateContainerd, _ arguments: [String]) throws -> ProcessResult {
-        try run([builtExecutable, "status", "--address", containerd.socket, "--snapshotter", "overlayfs"] + arguments)
-    }
-
-    /// The config digest of the archive's first image, as `verify --json` reports it.
-    func configDigest(_ archive: String) throws -> String {
-        struct Report: Decodable {
-            struct Image: Decodable { var config: String? }
-            var images: [Image]
-        }
-        let verified = try run([builtExecutable, "verify", "--json", archive])
-        return try JSONDecoder().decode(Report.self, from: verified.stdout).images[0].config ?? ""
-    }
-
     struct Entry: Decodable {
         var query: String
         var present: Bool
@@ -35,34 +21,34 @@ import TestSupport
         let archive = try Fixtures.path("real/oci-gzip.tar")
         #expect(try containerd.importArchive(archive).status == 0)
         let target = try containerd.images()["docker.io/kni/sample:gzip"] ?? ""
-        let config = try configDigest(archive)
+        let config = try verifiedConfigDigest(archive)
         #expect(config.hasPrefix("sha256:") && target.hasPrefix("sha256:") && config != target)
 
         for id in [config, target] {
-            let result = try status(containerd, ["kni/sample:gzip", "--id", id])
+            let result = try containerd.status(["kni/sample:gzip", "--id", id])
             #expect(result.status == 0, "\(id): \(result.stdoutText)")
             #expect(result.stdoutText.hasPrefix("present  kni/sample:gzip  record=docker.io/kni/sample:gzip  target=\(target)  config=\(config)"))
         }
 
-        let stale = try status(containerd, ["kni/sample:gzip", "--id", other])
+        let stale = try containerd.status(["kni/sample:gzip", "--id", other])
         #expect(stale.status == 1)
         #expect(
             stale.stdoutText
                 == "stale    kni/sample:gzip: docker.io/kni/sample:gzip holds another image (target=\(target)  config=\(config)), not \(other)\n")
 
-        let missing = try status(containerd, ["kni/absent:v1", "--id", config])
+        let missing = try containerd.status(["kni/absent:v1", "--id", config])
         #expect(missing.status == 1)
         #expect(missing.stdoutText == "missing  kni/absent:v1: no image record docker.io/kni/absent:v1\n")
 
         // Each --id goes with the IMAGE in the same place; one that is not current fails all.
-        let pair = try status(containerd, ["kni/sample:gzip", config, "--id", target, "--id", config])
+        let pair = try containerd.status(["kni/sample:gzip", config, "--id", target, "--id", config])
         #expect(pair.status == 0, "\(pair.stdoutText)")
-        let mixed = try status(containerd, ["kni/sample:gzip", "kni/sample:gzip", "--id", config, "--id", other])
+        let mixed = try containerd.status(["kni/sample:gzip", "kni/sample:gzip", "--id", config, "--id", other])
         #expect(mixed.status == 1)
         #expect(mixed.stdoutText.hasPrefix("present  kni/sample:gzip  record="), "\(mixed.stdoutText)")
         #expect(mixed.stdoutText.contains("\nstale    kni/sample:gzip: "), "\(mixed.stdoutText)")
 
-        let json = try status(containerd, ["--json", "kni/sample:gzip", "kni/sample:gzip", "kni/absent:v1", "--id", target, "--id", other, "--id", config])
+        let json = try containerd.status(["--json", "kni/sample:gzip", "kni/sample:gzip", "kni/absent:v1", "--id", target, "--id", other, "--id", config])
         #expect(json.status == 1)
         let entries = try JSONDecoder().decode([Entry].self, from: json.stdout)
         #expect(entries.map(\.present) == [true, true, false])
@@ -80,13 +66,13 @@ import TestSupport
         let (config, manifest) = (try #require(image["config"] as? String), try #require(image["manifest"] as? String))
         #expect(try containerd.importArchive(try Fixtures.path("handmade/docker29-buildx-load.tar")).status == 0)
         for id in [index, config] {
-            let result = try status(containerd, ["kni/docker29-buildx-load:v1", "--id", id])
+            let result = try containerd.status(["kni/docker29-buildx-load:v1", "--id", id])
             #expect(result.status == 0, "\(id): \(result.stdoutText)")
             #expect(result.stdoutText.hasPrefix("present  kni/docker29-buildx-load:v1  "))
         }
-        let byIndex = try status(containerd, [index, "--id", index])
+        let byIndex = try containerd.status([index, "--id", index])
         #expect(byIndex.status == 0, "\(byIndex.stdoutText)")
-        let byManifest = try status(containerd, ["kni/docker29-buildx-load:v1", "--id", manifest])
+        let byManifest = try containerd.status(["kni/docker29-buildx-load:v1", "--id", manifest])
         #expect(byManifest.status == 1)
         #expect(byManifest.stdoutText.hasPrefix("stale    kni/docker29-buildx-load:v1: docker.io/kni/docker29-buildx-load:v1 holds another image (target=\(index)  config=\(config)), not \(manifest)"), "\(byManifest.stdoutText)")
     }
@@ -95,7 +81,7 @@ import TestSupport
     @Test func withoutIDTheJSONIsUnchanged() throws {
         let containerd = try PrivateContainerd()
         #expect(try containerd.importArchive(try Fixtures.path("real/oci-gzip.tar")).status == 0)
-        let result = try status(containerd, ["--json", "kni/sample:gzip"])
+        let result = try containerd.status(["--json", "kni/sample:gzip"])
         #expect(result.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [[String: Any]])
         #expect(Set(object[0].keys) == ["query", "present", "record", "target", "config", "layers"])

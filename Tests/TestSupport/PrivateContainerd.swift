@@ -86,6 +86,11 @@ public final class PrivateContainerd {
                 + ["-"], stdinFile: archive)
     }
 
+    /// `kind-node-import status ARGS` against this containerd's overlayfs snapshotter.
+    public func status(_ arguments: [String]) throws -> ProcessResult {
+        try run([builtExecutable, "status", "--address", socket, "--snapshotter", "overlayfs"] + arguments)
+    }
+
     /// What the image prints when run (its Cmd cats /etc/hello.txt). A second run when the
     /// first printed nothing: under heavy load ctr 1.6's `run --rm` was seen (once in many runs)
     /// to lose the output of a process that exits at once.

@@ -160,3 +160,13 @@ public var builtExecutable: String {
 public func readBytes(_ path: String) throws -> [UInt8] {
     [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
 }
+
+/// The config digest of `archive`'s first image, as `verify --json` reports it.
+public func verifiedConfigDigest(_ archive: String) throws -> String {
+    struct Report: Decodable {
+        struct Image: Decodable { var config: String? }
+        var images: [Image]
+    }
+    let verified = try run([builtExecutable, "verify", "--json", archive])
+    return try JSONDecoder().decode(Report.self, from: verified.stdout).images[0].config ?? ""
+}
