@@ -71,6 +71,7 @@ public struct ImportCommand: ParsableCommand {
 
     public func run() throws {
         let input = Unchecked(try openInput(archive))  // exit 66 before anything else when the input is missing
+        let interruption = ImportInterruption()
         let options = ImportOptions(
             socket: node.socket,
             namespace: node.resolvedNamespace,
@@ -80,7 +81,9 @@ public struct ImportCommand: ParsableCommand {
             leaseExpiry: leaseExpiry,
             repair: repair,
             unpacker: unpackWith,
-            storeWhileReading: !verifyFirst)
+            storeWhileReading: !verifyFirst,
+            interruption: interruption)
+        ImportSignals.install(interruption, socket: options.socket, namespace: options.namespace)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
         let name = input.value.name
         let view = ImportProgressView(archive: name)

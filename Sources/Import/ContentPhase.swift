@@ -22,6 +22,7 @@ struct ContentPhase: Sendable {
     func store(_ blobs: [Digest: Blob], labels: [Digest: [String: String]], earlyUploads: EarlyUploader?)
         async throws -> (stored: Int, present: Int)
     {
+        await Failpoint.content.reached()
         var stored = 0
         var present = 0
         let storedEarly = await earlyUploads?.finish() ?? []

@@ -17,6 +17,8 @@ public struct ImportOptions: Sendable {
     /// Store each blob while the rest of the archive is read (under the lease, its digest
     /// checked, referenced by nothing until the whole archive verified) instead of after.
     public var storeWhileReading: Bool
+    /// Told of the lease, the spool and the commit, for a signal handler to undo the import.
+    public var interruption: ImportInterruption?
 
     public enum Unpacker: String, Sendable, CaseIterable {
         /// Our applier for bind and overlay mounts (native, overlayfs), containerd's
@@ -28,8 +30,10 @@ public struct ImportOptions: Sendable {
 
     public init(
         socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool,
-        leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto, storeWhileReading: Bool = true
+        leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto, storeWhileReading: Bool = true,
+        interruption: ImportInterruption? = nil
     ) {
+        self.interruption = interruption
         self.storeWhileReading = storeWhileReading
         self.repair = repair
         self.unpacker = unpacker

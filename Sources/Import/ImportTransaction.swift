@@ -72,7 +72,15 @@ struct ImportTransaction: @unchecked Sendable {
             PhaseTime(phase: "content", seconds: contentSeconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
         ]
         let recordsStart = MonotonicClock.nanoseconds()
-        try await ImageRecords(session: session).write(imported)
+        await Failpoint.records.reached()
+        guard options.interruption?.beginCommit() ?? true else { throw CancellationError() }
+        do {
+            try await ImageRecords(session: session).write(imported)
+            options.interruption?.endCommit(committed: true)
+        } catch {
+            options.interruption?.endCommit(committed: false)
+            throw error
+        }
         phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: recordsStart)))
         return ImportSummary(images: imported, blobsStored: stored, blobsPresent: present, phases: phases)
     }

@@ -35,6 +35,7 @@ public struct Importer: Sendable {
     {
         let spool = try Spool(parent: spoolParent)
         defer { spool.remove() }
+        options.interruption?.spoolCreated(spool.directory)
         let options = self.options
         return try await ContainerdConnection.withConnection(socket: options.socket, namespace: options.namespace) {
             containerd in
@@ -51,6 +52,7 @@ public struct Importer: Sendable {
                         $0.id = lease
                         $0.labels = ["containerd.io/gc.expire": expiry]
                     }, metadata: containerd.metadata())
+                options.interruption?.leaseCreated(lease)
             } catch let error as RPCError {
                 leaseError = error
             }

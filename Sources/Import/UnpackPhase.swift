@@ -52,6 +52,7 @@ struct UnpackPhase: Sendable {
                 reused += 1
                 continue
             }
+            if unpacked == 0 { await Failpoint.unpack.reached() }
             do {
                 let target = ApplierTarget(mounts: mounts.map { .init(type: $0.type, source: $0.source, options: $0.options) })
                 if unpacker == .auto, let target {

@@ -86,6 +86,29 @@ public final class PrivateContainerd {
                 + ["-"], stdinFile: archive)
     }
 
+    /// SIGKILL, as a crash; returns once it is gone. Its root, state and socket path stay.
+    public func crash() throws {
+        let text = try String(contentsOfFile: directory + "/containerd.pid", encoding: .utf8)
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
+        kill(pid, SIGKILL)
+        func gone() -> Bool {
+            // A zombie (not yet reaped by whoever adopted it) is gone too.
+            guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+            return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+        }
+        for _ in 0..<500 where !gone() { usleep(20_000) }
+    }
+
+    /// Starts it again on the same root after `crash()`.
+    public func restart() throws {
+        _ = try runChecked([Self.script, "start", directory])
+    }
+
+    /// Leases and their labels, as `ctr leases ls` lists them (one line each).
+    public func leases() throws -> [String] {
+        try ctr(["leases", "ls"]).stdoutText.split(separator: "\n").dropFirst().map(String.init)
+    }
+
     /// `kind-node-import status ARGS` against this containerd's overlayfs snapshotter.
     public func status(_ arguments: [String]) throws -> ProcessResult {
         try run([builtExecutable, "status", "--address", socket, "--snapshotter", "overlayfs"] + arguments)

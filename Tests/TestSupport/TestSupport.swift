@@ -170,3 +170,48 @@ public func verifiedConfigDigest(_ archive: String) throws -> String {
     let verified = try run([builtExecutable, "verify", "--json", archive])
     return try JSONDecoder().decode(Report.self, from: verified.stdout).images[0].config ?? ""
 }
+
+/// A process that runs while the test acts on it (signals, faults), its output in files.
+public final class BackgroundProcess {
+    public let process = Process()
+    private let output: TemporaryDirectory
+
+    /// `environment` is added to this process's own.
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        output = try TemporaryDirectory()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = environment.map { "\($0.key)=\($0.value)" } + arguments
+        _ = FileManager.default.createFile(atPath: output.path("stdout"), contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path("stderr"), contents: nil)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output.path("stdout")))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: output.path("stderr")))
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Waits for it to end (killing it after `processTimeout`); its exit status, or 128 + the
+    /// signal that ended it.
+    public func wait() throws -> ProcessResult {
+        let pid = self.pid
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + processTimeout, execute: watchdog)
+        defer { watchdog.cancel() }
+        process.waitUntilExit()
+        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return ProcessResult(
+            status: status, stdout: FileManager.default.contents(atPath: output.path("stdout")) ?? Data(),
+            stderr: (try? String(contentsOfFile: output.path("stderr"), encoding: .utf8)) ?? "")
+    }
+}
+
+/// Waits until `path` exists, at most `seconds`; whether it does.
+public func waitForFile(_ path: String, seconds: Double = 120) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if FileManager.default.fileExists(atPath: path) { return true }
+        usleep(20_000)
+    }
+    return false
+}
