@@ -11,7 +11,7 @@ public struct RootCommand: ParsableCommand {
             ones Docker 25.0.0's `docker save` wrote) leaves no image record behind.
             """,
         version: "0.1.0",
-        subcommands: [VerifyCommand.self, ImportCommand.self, StatusCommand.self, ApplyLayerCommand.self]
+        subcommands: [VerifyCommand.self, ImportCommand.self, StatusCommand.self, DoctorCommand.self, ApplyLayerCommand.self]
     )
 
     public init() {}

@@ -194,7 +194,8 @@ struct CRIView: Sendable, Encodable {
                 kubelet will say the image is "already present on machine" and will not pull it, and pods using it \
                 will fail to start (errors such as "error unpacking image" or "mismatched image rootfs and manifest \
                 layers"). Load a sound archive of it again (kind-node-import import replaces the record) or remove \
-                the record: ctr -n k8s.io images rm \(name)
+                the record: ctr -n k8s.io images rm \(name) (kind-node-import doctor --fix removes every record of an image \
+                that is not complete)
                 """
         } else if let config = report.config, config != image.id {
             note = "CRI's image ID for \(report.query) is \(image.id), not the config \(config) of the record \(name) (CRI updates its view from containerd's events: it may not have caught up yet)"

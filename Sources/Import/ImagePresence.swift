@@ -85,71 +85,108 @@ public struct ImagePresence: Sendable {
         return fallback ?? PresenceReport(query: query, present: false, missing: "no image record has target or config \(digest)")
     }
 
-    /// Walks record → target (→ this platform's manifest) → config → committed snapshots.
+    /// A record's presence report for `query`: what `examine` finds for its target.
     private func inspect(_ record: Containerd_Services_Images_V1_Image, query: String, containerd: ContainerdConnection)
         async throws -> PresenceReport
     {
-        var report = PresenceReport(query: query, present: false, record: record.name, target: record.target.digest)
-        guard let root = Digest(parsing: record.target.digest) else {
-            report.missing = "\(record.name): its target \(record.target.digest) is no sha256 digest"
-            return report
+        let found = try await examine(record.target, containerd: containerd)
+        var report = PresenceReport(
+            query: query, present: found.isPresent, record: record.name, target: record.target.digest,
+            config: found.config, layers: found.layers)
+        if let reason = found.reason { report.missing = "\(record.name): \(reason)" }
+        return report
+    }
+
+    /// Every image record of the namespace (containerd's Images.List), each checked as `check`
+    /// checks a name, sorted by name: what `doctor` lists. Records that share a target are
+    /// examined once.
+    public func checkRecords(containerd: ContainerdConnection) async throws -> [RecordCheck] {
+        let records = try await containerd.images.list(.init(), metadata: containerd.metadata()).images
+        var examined: [String: TargetExamination] = [:]
+        var checks: [RecordCheck] = []
+        for record in records.sorted(by: { $0.name < $1.name }) {
+            let key = "\(record.target.digest) \(record.target.mediaType)"
+            let found: TargetExamination
+            if let known = examined[key] {
+                found = known
+            } else {
+                found = try await examine(record.target, containerd: containerd)
+                examined[key] = found
+            }
+            checks.append(RecordCheck(record: record, examination: found))
+        }
+        return checks
+    }
+
+    /// Walks a record's target (→ this platform's manifest) → config → committed snapshots.
+    func examine(_ target: Containerd_Types_Descriptor, containerd: ContainerdConnection) async throws
+        -> TargetExamination
+    {
+        guard let root = Digest(parsing: target.digest) else {
+            return .missing("its target \(target.digest) is no sha256 digest")
         }
         // The manifest this node's platform uses, found as verify and import find it.
         var walk = IndexWalk(
-            root: Descriptor(
-                mediaType: record.target.mediaType.isEmpty ? nil : record.target.mediaType, digest: root,
-                size: record.target.size))
+            root: Descriptor(mediaType: target.mediaType.isEmpty ? nil : target.mediaType, digest: root, size: target.size))
         do {
             while let next = try walk.next() {
                 guard let bytes = try await read(next.digest.description, containerd: containerd) else {
-                    report.missing = "\(record.name): \(next.digest) is not in the content store"
-                    return report
+                    return .missing("\(next.digest) is not in the content store")
                 }
                 do {
                     try walk.provide(try Document(decoding: bytes, declaredMediaType: next.mediaType))
                 } catch let error as IndexWalk.Failure {
                     throw error
                 } catch {
-                    report.missing = "\(record.name): \(next.digest) is neither an index nor a manifest"
-                    return report
+                    return .missing("\(next.digest) is neither an index nor a manifest")
                 }
             }
         } catch let failure as IndexWalk.Failure {
-            report.missing = "\(record.name): \(failure)"
-            return report
+            if case .notAnImage = failure { return .notAnImage("\(failure)") }
+            return .missing("\(failure)")
         }
         guard let chosen = IndexEntry.choose(walk.leaves, for: platform, descriptor: \.descriptor, platformOf: \.platform)
         else {
-            report.missing = "\(record.name): its index has no manifest for \(platform)"
-            return report
+            if !walk.leaves.isEmpty, walk.leaves.allSatisfy({ IndexEntry.attachmentKind($0.descriptor) != nil }) {
+                return .notAnImage("its index lists attachments only (\(walk.leaves.count)), no image")
+            }
+            return .missing("its index has no manifest for \(platform)")
         }
         guard let bytes = try await read(chosen.descriptor.digest.description, containerd: containerd) else {
-            report.missing = "\(record.name): \(chosen.descriptor.digest) is not in the content store"
-            return report
+            return .missing("\(chosen.descriptor.digest) is not in the content store")
         }
         guard case .manifest(let manifest)? = try? Document(decoding: bytes, declaredMediaType: chosen.descriptor.mediaType)
         else {
-            report.missing = "\(record.name): \(chosen.descriptor.digest) is not a manifest"
-            return report
+            return .missing("\(chosen.descriptor.digest) is not a manifest")
         }
-        report.config = manifest.config.digest.description
+        if let kind = IndexEntry.attachmentKind(of: manifest), !walk.rootIsIndex {
+            return .notAnImage("it points at an \(kind), which is no image")
+        }
+        var found = TargetExamination.missing("", config: manifest.config.digest.description)
         guard let configBytes = try await read(manifest.config.digest.description, containerd: containerd),
             let config = try? JSONDecoder().decode(ImageConfig.self, from: Data(configBytes))
         else {
-            report.missing = "\(record.name): its config \(manifest.config.digest) is not in the content store"
-            return report
+            found.reason = "its config \(manifest.config.digest) is not in the content store"
+            return found
         }
         let chains = chainIDs(config.rootfs.diffIDs)
-        report.layers = chains.count
+        found.layers = chains.count
         for (position, chain) in chains.enumerated() {
             guard try await isCommitted(chain, containerd: containerd) else {
-                report.missing =
-                    "\(record.name): layer \(position + 1) of \(chains.count) is not unpacked (no committed \(snapshotter) snapshot \(chain))"
-                return report
+                found.reason =
+                    "layer \(position + 1) of \(chains.count) is not unpacked (no committed \(snapshotter) snapshot \(chain))"
+                // The blob it would be unpacked from; an unpacked layer needs none (kind's
+                // discard_unpacked_layers lets GC take the blobs of what CRI pulled).
+                if manifest.layers.count == chains.count, position < manifest.layers.count,
+                    try await !isStored(manifest.layers[position].digest.description, containerd: containerd)
+                {
+                    found.reason! += ", and its blob \(manifest.layers[position].digest) is not in the content store"
+                }
+                return found
             }
         }
-        report.present = true
-        return report
+        found.reason = nil
+        return found
     }
 
     /// A blob's bytes (documents only: at most 4 MiB), or nil when it is not stored.
@@ -166,6 +203,16 @@ public struct ImagePresence: Sendable {
             }
         } catch let error as RPCError where error.code == .notFound {
             return nil
+        }
+    }
+
+    /// Whether a blob is in the content store (any size).
+    private func isStored(_ digest: String, containerd: ContainerdConnection) async throws -> Bool {
+        do {
+            _ = try await containerd.content.info(.with { $0.digest = digest }, metadata: containerd.metadata())
+            return true
+        } catch let error as RPCError where error.code == .notFound {
+            return false
         }
     }
 
