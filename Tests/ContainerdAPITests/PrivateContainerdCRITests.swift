@@ -9,7 +9,7 @@ import TestSupport
 /// `[plugins."io.containerd.cri.v1.images"]`): CRI's ImageFsInfo names that snapshotter's
 /// directory first, as kubelet reads it.
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to run containerd")) struct PrivateContainerdCRITests {
-    @Test(.timeLimit(.minutes(1)), arguments: ["native", "overlayfs"])
+    @Test(.timeLimit(.minutes(4)), arguments: ["native", "overlayfs"])
     func criImageFilesystemIsTheSnapshotterAsked(snapshotter: String) async throws {
         let daemon = try PrivateContainerd(cri: true, criSnapshotter: snapshotter)
         defer { withExtendedLifetime(daemon) {} }
