@@ -3,16 +3,35 @@ import Core
 
 /// zstd decoding with libzstd. The only file in the project that touches libzstd.
 /// Concatenated frames are decoded in sequence, as the zstd format allows.
+///
+/// A frame whose header states its content size must decode to exactly that many bytes.
+/// libzstd checks this only when a whole frame reaches it in one call with room for its output
+/// (its single-pass shortcut), not while it streams, so the verdict on such a frame would depend
+/// on how the input happened to be chunked; the decoder checks it itself, on every frame.
 public final class ZstdDecoder: StreamDecoder {
     private let context: OpaquePointer
     private let output: UnsafeMutableRawBufferPointer
     /// libzstd's last hint: 0 once a frame is complete and fully flushed.
     private var pending: Int = 1
+    /// The first bytes of the current frame, until its header gives the content size.
+    private var frameHeader: [UInt8] = []
+    /// The current frame's declared content size once known; `.max` when it declares none.
+    private var frameContentSize: UInt64?
+    /// Bytes the current frame decoded to so far.
+    private var frameOutput: UInt64 = 0
 
-    public init() throws(DecompressionError) {
+    /// `ZSTD_FRAMEHEADERSIZE_MAX`: a frame header is never longer.
+    private static let maxFrameHeader = 18
+    /// `ZSTD_CONTENTSIZE_UNKNOWN` and `ZSTD_CONTENTSIZE_ERROR` (macros Swift does not import).
+    private static let contentSizeUnknown = UInt64.max
+    private static let contentSizeError = UInt64.max - 1
+
+    /// - Parameter outputChunk: bytes of output handed to the sink at most at once; nil is
+    ///   libzstd's recommendation (`ZSTD_DStreamOutSize`, one block).
+    public init(outputChunk: Int? = nil) throws(DecompressionError) {
         guard let context = ZSTD_createDCtx() else { throw .setup(.zstd, code: 0) }
         self.context = context
-        output = .allocate(byteCount: ZSTD_DStreamOutSize(), alignment: 16)
+        output = .allocate(byteCount: max(1, outputChunk ?? ZSTD_DStreamOutSize()), alignment: 16)
     }
 
     deinit {
@@ -30,6 +49,10 @@ public final class ZstdDecoder: StreamDecoder {
             if ZSTD_isError(result) != 0 {
                 throw DecompressionError.corrupt(.zstd, message: String(cString: ZSTD_getErrorName(result)))
             }
+            // Everything one call consumes belongs to one frame: libzstd stops at a frame's end.
+            noteFrameInput(UnsafeRawBufferPointer(start: base + consumedBefore, count: source.pos - consumedBefore))
+            frameOutput += UInt64(target.pos)
+            if result == 0 { try endFrame() }
             // A call that neither read nor wrote after a finished frame only announces the next
             // frame's header size; the stream is still complete.
             if result == 0 || source.pos > consumedBefore || target.pos > 0 { pending = result }
@@ -43,5 +66,30 @@ public final class ZstdDecoder: StreamDecoder {
 
     public func finish() throws(DecompressionError) {
         guard pending == 0 else { throw .truncated(.zstd) }
+    }
+
+    /// Keeps the current frame's first bytes until its header states the content size.
+    private func noteFrameInput(_ bytes: UnsafeRawBufferPointer) {
+        guard frameContentSize == nil, !bytes.isEmpty else { return }
+        frameHeader.append(contentsOf: bytes.prefix(Self.maxFrameHeader - frameHeader.count))
+        let size = frameHeader.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+        if size != Self.contentSizeError {
+            // A skippable frame has no content: 0, which is also what it decodes to.
+            frameContentSize = size
+        } else if frameHeader.count == Self.maxFrameHeader {
+            // Not a frame header at all: libzstd reports that itself.
+            frameContentSize = Self.contentSizeUnknown
+        }
+    }
+
+    /// A frame ended: it must have decoded to the content size its header states.
+    private func endFrame() throws(DecompressionError) {
+        let declared = frameContentSize
+        frameHeader = []
+        frameContentSize = nil
+        let decoded = frameOutput
+        frameOutput = 0
+        guard let declared, declared != Self.contentSizeUnknown, declared != decoded else { return }
+        throw .corrupt(.zstd, message: "the frame decodes to \(decoded) bytes, its header states \(declared)")
     }
 }
