@@ -2,7 +2,8 @@ import CKindShims
 import Core
 
 /// zstd decoding with libzstd. The only file in the project that touches libzstd.
-/// Concatenated frames are decoded in sequence, as the zstd format allows.
+/// Concatenated frames are decoded in sequence, as the zstd format allows; skippable frames are
+/// skipped, and frames of the legacy formats (zstd < 0.8) are refused, as containerd refuses them.
 ///
 /// A frame whose header states its content size must decode to exactly that many bytes.
 /// libzstd checks this only when a whole frame reaches it in one call with room for its output
@@ -45,6 +46,7 @@ public final class ZstdDecoder: StreamDecoder {
         while true {
             var target = ZSTD_outBuffer(dst: outBase, size: output.count, pos: 0)
             let consumedBefore = source.pos
+            try checkFrameMagic(UnsafeRawBufferPointer(start: base + source.pos, count: source.size - source.pos))
             let result = ZSTD_decompressStream(context, &target, &source)
             if ZSTD_isError(result) != 0 {
                 throw DecompressionError.corrupt(.zstd, message: String(cString: ZSTD_getErrorName(result)))
@@ -66,6 +68,23 @@ public final class ZstdDecoder: StreamDecoder {
 
     public func finish() throws(DecompressionError) {
         guard pending == 0 else { throw .truncated(.zstd) }
+    }
+
+    /// Refuses a frame that is neither a zstd frame nor a skippable one as soon as its first
+    /// bytes (`upcoming`, the input libzstd is about to read) show it, before libzstd sees them.
+    /// libzstd also decodes the legacy formats of zstd before 0.8 (magic `22`…`27 b5 2f fd`);
+    /// containerd does not, and the legacy decoder's verdict can depend on the chunks.
+    private func checkFrameMagic(_ upcoming: UnsafeRawBufferPointer) throws(DecompressionError) {
+        guard frameContentSize == nil, frameHeader.count < 4, !upcoming.isEmpty else { return }
+        let magic = frameHeader + upcoming.prefix(4 - frameHeader.count)
+        let zstd: [UInt8] = [0x28, 0xb5, 0x2f, 0xfd]
+        let skippable: [UInt8] = [0x50, 0x2a, 0x4d, 0x18]
+        let isZstd = magic.elementsEqual(zstd.prefix(magic.count))
+        let isSkippable =
+            magic[0] & 0xf0 == 0x50 && magic.dropFirst().elementsEqual(skippable.dropFirst().prefix(magic.count - 1))
+        guard isZstd || isSkippable else {
+            throw .corrupt(.zstd, message: "not a zstd frame (its magic number is not 28 b5 2f fd)")
+        }
     }
 
     /// Keeps the current frame's first bytes until its header states the content size.
