@@ -5,10 +5,13 @@ import Core
 /// Concatenated frames are decoded in sequence, as the zstd format allows; skippable frames are
 /// skipped, and frames of the legacy formats (zstd < 0.8) are refused, as containerd refuses them.
 ///
-/// A frame whose header states its content size must decode to exactly that many bytes.
-/// libzstd checks this only when a whole frame reaches it in one call with room for its output
-/// (its single-pass shortcut), not while it streams, so the verdict on such a frame would depend
-/// on how the input happened to be chunked; the decoder checks it itself, on every frame.
+/// The verdict on a stream must not depend on how its input is chunked (verify and the applier
+/// read the same blob in different chunks). libzstd takes a single-pass shortcut when a whole
+/// frame reaches it in one call with room for its output, and that path checks more than the
+/// streaming one does (a frame's declared content size, empty compressed blocks). So libzstd
+/// gets the first byte of every frame alone, which keeps it on the streaming path always, and
+/// the decoder checks the declared content size itself: a frame that states it must decode to
+/// exactly that many bytes.
 public final class ZstdDecoder: StreamDecoder {
     private let context: OpaquePointer
     private let output: UnsafeMutableRawBufferPointer
@@ -47,7 +50,11 @@ public final class ZstdDecoder: StreamDecoder {
             var target = ZSTD_outBuffer(dst: outBase, size: output.count, pos: 0)
             let consumedBefore = source.pos
             try checkFrameMagic(UnsafeRawBufferPointer(start: base + source.pos, count: source.size - source.pos))
+            // A frame's first byte alone: its header then spans two calls, and libzstd streams it.
+            let inputEnd = source.size
+            if frameHeader.isEmpty && frameContentSize == nil && inputEnd - source.pos > 1 { source.size = source.pos + 1 }
             let result = ZSTD_decompressStream(context, &target, &source)
+            source.size = inputEnd
             if ZSTD_isError(result) != 0 {
                 throw DecompressionError.corrupt(.zstd, message: String(cString: ZSTD_getErrorName(result)))
             }

@@ -147,6 +147,18 @@ func sampleData(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
         #expect(try decode(.zstd, skippable + good + skippable, chunk: chunk) == Array("abc".utf8))
     }
 
+    /// Found by fuzzing (Fuzz/corpus/zstd/crash-empty-compressed-block): a frame of one empty
+    /// compressed block. libzstd's single-pass shortcut refused it, its streaming path accepts
+    /// it; the decoder always streams, so every chunking gets the same verdict.
+    @Test func zstdVerdictDoesNotDependOnTheChunks() throws {
+        let found: [UInt8] = [0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x00, 0x05, 0x00, 0x00, 0x99, 0xe9, 0xd8, 0x51]
+        func verdict(_ chunk: Int) -> String {
+            do { return "decodes to \(try decode(.zstd, found, chunk: chunk).count) bytes" } catch { return "\(error)" }
+        }
+        let whole = verdict(1 << 16)
+        for chunk in [1, 2, 4, 5, 8, 9, 12] { #expect(verdict(chunk) == whole) }
+    }
+
     @Test func zstdDecodesIntoSmallOutputChunks() throws {
         let temp = try TemporaryDirectory()
         let data = sampleData(200_000)
