@@ -22,10 +22,31 @@ public struct ArchiveVerifier: Sendable {
     public func verify(
         _ input: InputFile, sink: (any ArchiveFileSink)? = nil, progress: ((Int64) -> Void)? = nil
     ) throws -> VerifiedArchive {
+        try verify(archive: input.name, sink: sink, progress: progress) { try input.forEachChunk($0) }
+    }
+
+    /// Checks an archive held in memory, fed to the scanner in chunks of `chunkSize` bytes, as
+    /// `verify(_:)` feeds a file's (tests and the fuzz targets).
+    public func verify(bytes: UnsafeRawBufferPointer, archive: String, chunkSize: Int = 1 << 20) throws -> VerifiedArchive {
+        let step = max(1, chunkSize)
+        return try verify(archive: archive, sink: nil, progress: nil) { (sink: ByteSink) in
+            var start = 0
+            while start < bytes.count {
+                let end = min(bytes.count, start + step)
+                try sink(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                start = end
+            }
+        }
+    }
+
+    /// The pass itself: `read` hands the whole archive to its sink, chunk by chunk.
+    private func verify(
+        archive: String, sink: (any ArchiveFileSink)?, progress: ((Int64) -> Void)?, read: (ByteSink) throws -> Void
+    ) throws -> VerifiedArchive {
         let scanner = ArchiveScanner(limits: limits, sink: sink)
         let parser = TarParser(consumer: scanner)
         do {
-            try input.forEachChunk { chunk in
+            try read { chunk in
                 try parser.feed(chunk)
                 progress?(parser.offset)
             }
@@ -33,11 +54,11 @@ public struct ArchiveVerifier: Sendable {
         } catch let error as TarError {
             scanner.noteBytesRead(parser.offset)
             return VerifiedArchive(
-                archive: input.name, platform: platform, format: nil, images: [], documents: [:],
+                archive: archive, platform: platform, format: nil, images: [], documents: [:],
                 contents: scanner.contents, problems: [Self.outerFailure(error, at: parser.offset)])
         }
         scanner.noteBytesRead(parser.offset)
-        return check(scanner.contents, archive: input.name)
+        return check(scanner.contents, archive: archive)
     }
 
     /// The repair of a Docker 25.0.0 archive (`import --repair`): when `verified` diagnosed

@@ -95,6 +95,90 @@ func sampleData(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
         }
     }
 
+    /// A single-segment zstd frame of one raw block holding `content`, whose header states
+    /// `declared` as the content size.
+    static func rawZstdFrame(declared: UInt8, content: [UInt8], checksum: [UInt8]? = nil) -> [UInt8] {
+        let blockHeader = 1 | UInt32(content.count) << 3  // last block, raw, its size
+        return [0x28, 0xb5, 0x2f, 0xfd, checksum == nil ? 0x20 : 0x24, declared]
+            + [UInt8(blockHeader & 0xff), UInt8(blockHeader >> 8 & 0xff), UInt8(blockHeader >> 16)] + content
+            + (checksum ?? [])
+    }
+
+    /// Found by fuzzing (Fuzz/corpus/zstd/crash-frame-content-size-mismatch): a frame stating 2
+    /// bytes of content that holds none. libzstd refused it only when the whole frame came in
+    /// one call, so the verdict depended on how the input was chunked.
+    @Test(arguments: [1, 2, 4, 5, 8, 13, 1 << 16])
+    func zstdFrameContentSizeIsCheckedHoweverTheInputIsChunked(chunk: Int) throws {
+        let found: [UInt8] = [0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x02, 0x01, 0x00, 0x00, 0x99, 0xe9, 0xd8, 0x51]
+        let abc = Array("abc".utf8)
+        for frame in [found, Self.rawZstdFrame(declared: 2, content: abc), Self.rawZstdFrame(declared: 5, content: abc)] {
+            #expect {
+                _ = try decode(.zstd, frame, chunk: chunk)
+            } throws: { error in
+                guard case DecompressionError.corrupt(.zstd, _) = error else { return false }
+                return true
+            }
+        }
+        // The same frames with their true sizes decode, alone and one after another.
+        let good = Self.rawZstdFrame(declared: 3, content: abc)
+        #expect(try decode(.zstd, good, chunk: chunk) == abc)
+        let empty = Self.rawZstdFrame(declared: 0, content: [], checksum: [0x99, 0xe9, 0xd8, 0x51])
+        #expect(try decode(.zstd, empty + good + empty + good, chunk: chunk) == abc + abc)
+    }
+
+    /// Found by fuzzing (Fuzz/corpus/zstd/crash-legacy-frame): a frame of zstd 0.7's format,
+    /// which libzstd decodes (its verdict depending on the chunks) and containerd refuses.
+    @Test(arguments: [1, 3, 4, 5, 9, 1 << 16])
+    func legacyZstdFramesAreRefused(chunk: Int) throws {
+        let found: [UInt8] = [0x27, 0xb5, 0x2f, 0xfd, 0x04, 0x50, 0x58, 0xe1, 0x00, 0x00, 0x68, 0x65, 0x6c, 0x18]
+        let good = Self.rawZstdFrame(declared: 3, content: Array("abc".utf8))
+        var legacy = good
+        legacy[0] = 0x27
+        for stream in [found, legacy, good + legacy] {
+            #expect {
+                _ = try decode(.zstd, stream, chunk: chunk)
+            } throws: { error in
+                guard case DecompressionError.corrupt(.zstd, let message) = error else { return false }
+                return message == "not a zstd frame (its magic number is not 28 b5 2f fd)"
+            }
+        }
+        // A skippable frame is no legacy frame: skipped, before and after a frame.
+        let skippable: [UInt8] = [0x5e, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 0xaa, 0xbb]
+        #expect(try decode(.zstd, skippable + good + skippable, chunk: chunk) == Array("abc".utf8))
+    }
+
+    /// Found by fuzzing (Fuzz/corpus/zstd/crash-empty-compressed-block): a frame of one empty
+    /// compressed block. libzstd's single-pass shortcut refused it, its streaming path accepts
+    /// it; the decoder always streams, so every chunking gets the same verdict.
+    @Test func zstdVerdictDoesNotDependOnTheChunks() throws {
+        let found: [UInt8] = [0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x00, 0x05, 0x00, 0x00, 0x99, 0xe9, 0xd8, 0x51]
+        func verdict(_ chunk: Int) -> String {
+            do { return "decodes to \(try decode(.zstd, found, chunk: chunk).count) bytes" } catch { return "\(error)" }
+        }
+        let whole = verdict(1 << 16)
+        for chunk in [1, 2, 4, 5, 8, 9, 12] { #expect(verdict(chunk) == whole) }
+    }
+
+    @Test func zstdDecodesIntoSmallOutputChunks() throws {
+        let temp = try TemporaryDirectory()
+        let data = sampleData(200_000)
+        let compressed = try compress("zstd", data, in: temp)
+        for outputChunk in [1, 17, 4096] {
+            let decoder = try ZstdDecoder(outputChunk: outputChunk)
+            var output: [UInt8] = []
+            var largest = 0
+            try compressed.withUnsafeBytes { raw in
+                try decoder.feed(raw) { chunk in
+                    largest = max(largest, chunk.count)
+                    output += chunk
+                }
+            }
+            try decoder.finish()
+            #expect(output == data)
+            #expect(largest == outputChunk)
+        }
+    }
+
     @Test func uncompressedDataIsDetectedAndPassedThrough() throws {
         let data = sampleData(10_000)
         data.withUnsafeBytes { #expect(Compression.detect($0) == Compression.none) }

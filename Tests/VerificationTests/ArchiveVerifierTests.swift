@@ -269,3 +269,25 @@ struct Expectations {
         #expect(errors(arm).first?.platform == "linux/arm64/v8")
     }
 }
+
+/// `verify(bytes:)`, the fuzz targets' way in: the same pass as over a file, whatever the chunks.
+@Suite struct InMemoryVerificationTests {
+    @Test(arguments: [
+        "handmade/oci-zstd.tar", "handmade/docker25-defect-order.tar", "handmade/truncated.tar",
+        "handmade/not-a-tar.tar", "handmade/traversal.tar",
+    ])
+    func bytesVerifyAsTheFileDoes(fixture: String) throws {
+        let platform = Platform(os: "linux", architecture: "amd64")
+        let fromFile = try verifyFixture(fixture, platform: platform)
+        let bytes = try readBytes(try Fixtures.path(fixture))
+        for chunkSize in [1 << 20, 4096, 1000] {
+            let fromBytes = try bytes.withUnsafeBytes { raw in
+                try ArchiveVerifier(platform: platform).verify(bytes: raw, archive: fromFile.archive, chunkSize: chunkSize)
+                    .report
+            }
+            #expect(fromBytes.problems.map(\.description) == fromFile.problems.map(\.description))
+            #expect(fromBytes.images.map(\.names) == fromFile.images.map(\.names))
+            #expect(fromBytes.bytesRead == fromFile.bytesRead)
+        }
+    }
+}
