@@ -7,14 +7,12 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .open(let path, let code): return "cannot open \(path): \(errnoDescription(code))"
-        case .read(let path, let code): return "cannot read \(path): \(errnoDescription(code))"
+        case .open(let path, let code): return "cannot open \(path): \(Errno(code).words)"
+        case .read(let path, let code): return "cannot read \(path): \(Errno(code).words)"
         }
     }
 }
 
-/// strerror's words for `code`.
-public func errnoDescription(_ code: Int32) -> String { Errno(code).words }
 
 /// A file or standard input, read sequentially in large chunks. Owns its descriptor
 /// (standard input is never closed).

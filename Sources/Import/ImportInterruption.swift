@@ -30,7 +30,6 @@ public final class ImportInterruption: Sendable {
     public init() {}
 
     func leaseCreated(_ id: String) { state.withLock { $0.lease = id } }
-    func leaseReleased() { state.withLock { $0.lease = nil } }
     func spoolCreated(_ path: String) { state.withLock { $0.spool = path } }
 
     /// Whether the records may be written; false once a signal arrived.

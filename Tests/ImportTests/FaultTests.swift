@@ -23,10 +23,7 @@ struct FaultTests {
             spool = temp.path("spool")
             try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
             let older = temp.path("older.tar")
-            try runChecked([
-                "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, older, FaultTests.name,
-                #"[[{"name": "etc/older.txt", "data": "an earlier build"}]]"#,
-            ])
+            try Fixtures.makeImage(at: older, name: FaultTests.name, layers: #"[[{"name": "etc/older.txt", "data": "an earlier build"}]]"#)
             #expect(try containerd.importArchive(older).status == 0)
             earlier = try #require(try containerd.images()[FaultTests.name])
         }

@@ -17,10 +17,7 @@ struct FullDiskTests {
     /// An OCI archive of one uncompressed 8 MB layer.
     func bigImage(in temp: TemporaryDirectory) throws -> String {
         let archive = temp.path("big.tar")
-        try runChecked([
-            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, archive,
-            "docker.io/kni/full-disk:v1", #"[[{"name": "etc/big.txt", "size": 8000000}]]"#,
-        ])
+        try Fixtures.makeImage(at: archive, name: "docker.io/kni/full-disk:v1", layers: #"[[{"name": "etc/big.txt", "size": 8000000}]]"#)
         return archive
     }
 

@@ -85,10 +85,7 @@ import TestSupport
         // A sound image under the name the broken fixture uses.
         let good = temp.path("good.tar")
         let spec = #"[[{"name": "bin/busybox", "data": "x", "mode": 493}]]"#
-        try runChecked([
-            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, good,
-            "docker.io/kni/wrong-diffid:v1", spec,
-        ])
+        try Fixtures.makeImage(at: good, name: "docker.io/kni/wrong-diffid:v1", layers: spec)
         #expect(try containerd.importArchive(good).status == 0)
         let before = try containerd.images()
         #expect(before["docker.io/kni/wrong-diffid:v1"] != nil)
@@ -166,9 +163,7 @@ import TestSupport
         let temp = try TemporaryDirectory()
         let big = temp.path("big.tar")
         let spec = #"[[{"name": "a", "size": 200000000}], [{"name": "b", "size": 100000000}]]"#
-        try runChecked([
-            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, big, "docker.io/kni/big:v1", spec,
-        ])
+        try Fixtures.makeImage(at: big, name: "docker.io/kni/big:v1", layers: spec)
         let spool = temp.path("spool")
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
         let process = Process()
@@ -306,10 +301,7 @@ import TestSupport
         let containerd = try PrivateContainerd()
         let temp = try TemporaryDirectory()
         let big = temp.path("big.tar")
-        try runChecked([
-            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, big, "docker.io/kni/large:v1",
-            #"[[{"name": "a", "size": 300000000}]]"#,
-        ])
+        try Fixtures.makeImage(at: big, name: "docker.io/kni/large:v1", layers: #"[[{"name": "a", "size": 300000000}]]"#)
         let result = try containerd.importArchive(big)
         #expect(result.status == 0, "\(result.stderr)")
         let log = try String(contentsOfFile: containerd.directory + "/containerd.log", encoding: .utf8)

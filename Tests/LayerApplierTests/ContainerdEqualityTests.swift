@@ -82,8 +82,7 @@ func archivePath(_ name: String, in temp: TemporaryDirectory) throws -> String {
     guard name == "corpus" else { return try Fixtures.path(name) }
     let path = temp.path("corpus.tar")
     let json = String(decoding: try JSONSerialization.data(withJSONObject: corpusLayers), as: UTF8.self)
-    try runChecked(["python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, path,
-                    "docker.io/kni/corpus:v1", json])
+    try Fixtures.makeImage(at: path, name: "docker.io/kni/corpus:v1", layers: json)
     return path
 }
 

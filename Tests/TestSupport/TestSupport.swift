@@ -215,3 +215,13 @@ public func waitForFile(_ path: String, seconds: Double = 120) -> Bool {
     }
     return false
 }
+
+extension Fixtures {
+    /// Writes an OCI archive of one image named `name` whose layers are tar-from-spec.py entry
+    /// lists (`layers`: JSON, `[[entry, ...], ...]`), with Fixtures/image-from-spec.py.
+    public static func makeImage(at path: String, name: String, layers: String) throws {
+        try runChecked([
+            "python3", packageRoot.appendingPathComponent("Fixtures/image-from-spec.py").path, path, name, layers,
+        ])
+    }
+}
