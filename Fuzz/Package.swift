@@ -48,8 +48,12 @@ let package = Package(
         .target(name: "FuzzSupport", path: "Targets/FuzzSupport"),
         fuzzTarget("FuzzTar", ["Tar", "Core"]),
         fuzzTarget("FuzzVerifier", ["Verification", "OCI", "Core"]),
-        fuzzTarget("FuzzGzip", ["Compression", "Core"]),
-        fuzzTarget("FuzzZstd", ["Compression", "Core"]),
+        // What the gzip and zstd targets check of a decoder (instrumented like the modules).
+        .target(
+            name: "DecoderCheck", dependencies: ["Compression", "Core"], path: "Targets/DecoderCheck",
+            swiftSettings: instrumented),
+        fuzzTarget("FuzzGzip", ["Compression", "DecoderCheck"]),
+        fuzzTarget("FuzzZstd", ["Compression", "DecoderCheck"]),
         fuzzTarget("FuzzImageReference", ["OCI", "Core"]),
     ]
 )

@@ -1,37 +1,10 @@
 // libFuzzer target: the gzip StreamDecoder (GzipDecoder), on the input as a gzip stream.
 // Checks: no crash; feeding the input whole and in three pieces, with different output chunks,
-// gives the same output, or the same kind of error; a stream that decodes with its CRC-32 checked decodes the same without the check
-// (LayerApplier's `checking: .blob`).
+// gives the same output, or the same kind of error (DecoderCheck); a stream that decodes with
+// its CRC-32 checked decodes the same without the check (LayerApplier's `checking: .blob`).
 import Compression
-import Core
+import DecoderCheck
 import FuzzSupport
-
-/// Decodes `input` split at `cuts`: the output's digest and length when it decodes, else the kind of error.
-/// Output chunks smaller than production's 256 KiB keep ASan's allocator off mmap (3× the
-/// executions) and drive the decoder's output loop through more of its boundaries.
-func decode(_ input: UnsafeRawBufferPointer, cuts: [Int], outputChunk: Int, verifyChecksum: Bool = true) -> String {
-    var output = Digester()
-    do {
-        let decoder = try GzipDecoder(outputChunk: outputChunk, verifyChecksum: verifyChecksum)
-        var start = 0
-        for end in (cuts + [input.count]).map({ min($0, input.count) }) where end >= start {
-            try decoder.feed(UnsafeRawBufferPointer(rebasing: input[start..<end])) { output.update($0) }
-            start = end
-        }
-        try decoder.finish()
-        return "\(output.finalize()) \(output.count) ok"
-    } catch let error as DecompressionError {
-        // How much output precedes the error depends on the output chunk, and the library's
-        // message on how it met the error (one call or several): only the kind of error counts.
-        switch error {
-        case .setup: return "setup"
-        case .corrupt: return "corrupt"
-        case .truncated: return "truncated"
-        }
-    } catch {
-        preconditionFailure("the gzip decoder threw a non-DecompressionError: \(error)")
-    }
-}
 
 @main
 enum Main {
@@ -41,11 +14,11 @@ enum Main {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
-    let whole = decode(input, cuts: [], outputChunk: 64 << 10)
-    let pieces = decode(input, cuts: [size / 3, size / 3 + 1, 2 * size / 3], outputChunk: [1, 17, 4096][size % 3])
-    precondition(whole == pieces, "splitting the input changed the result: \(whole) / \(pieces)")
+    let whole = checkChunkingIndependence(input) { chunk throws(DecompressionError) in try GzipDecoder(outputChunk: chunk) }
     if whole.hasSuffix(" ok") {
-        let unchecked = decode(input, cuts: [size / 2], outputChunk: 4096, verifyChecksum: false)
+        let unchecked = decodingResult(input, cuts: [size / 2]) { () throws(DecompressionError) in
+            try GzipDecoder(outputChunk: 4096, verifyChecksum: false)
+        }
         precondition(whole == unchecked, "skipping the CRC-32 changed the result: \(whole) / \(unchecked)")
     }
     return 0
