@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "Import",
             dependencies: [
-                "ContainerdAPI", "Verification", "LayerApplier", "OCI", "Core", "POSIX",
+                "ContainerdAPI", "Verification", "LayerApplier", "OCI", "Tar", "Core", "POSIX",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
             ]
         ),

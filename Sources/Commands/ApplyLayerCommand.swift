@@ -46,7 +46,7 @@ public struct ApplyLayerCommand: ParsableCommand {
             let application = try LayerApplication(root: directory, mode: mode)
             try input.forEachChunk { try application.feed($0) }
             let applied = try application.finish()
-            writeStandardOutput("\(applied.diffID.map(\.description) ?? "")\n")
+            writeStandardOutput("\(applied.diffID.description)\n")
             writeStandardError(
                 "applied \(applied.entries) entries, \(formatBytes(applied.uncompressedSize)) uncompressed (\(applied.compression))\n")
         } catch let error as InputError {

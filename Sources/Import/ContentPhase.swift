@@ -3,9 +3,10 @@ import Core
 import GRPCCore
 import Verification
 
-/// Every blob into containerd's content store, with its GC labels: stored (two Write streams
-/// at a time: containerd hashes each on one goroutine), or, when already there, held by the
-/// import's lease and labelled.
+/// Every blob into containerd's content store: stored while the layers are unpacked (two Write
+/// streams at a time: containerd hashes each on one goroutine), or, when already there, held
+/// by the import's lease. Nothing points at them until the verdict: only then do they get
+/// their GC labels (`label`), and only then are the records written.
 @available(macOS 15.0, *)
 struct ContentPhase: Sendable {
     /// A blob to store: its size and spooled copy.
@@ -14,67 +15,73 @@ struct ContentPhase: Sendable {
         var spooled: String
     }
 
+    /// What `store` did: how many blobs it stored, and the labels of those that were there.
+    struct Stored: Sendable {
+        var stored: Set<Digest> = []
+        var present: [Digest: [String: String]] = [:]
+        var seconds = 0.0
+    }
+
     let session: ImportSession
     var progress: (@Sendable (ImportProgress) -> Void)?
 
-    /// Stores `blobs` with `labels`; those `earlyUploads` stored while the archive was read only
-    /// get their labels. Returns how many were stored and how many were there already.
-    func store(_ blobs: [Digest: Blob], labels: [Digest: [String: String]], earlyUploads: EarlyUploader?)
-        async throws -> (stored: Int, present: Int)
-    {
+    /// Stores `blobs` without labels under the import's lease; those `earlyUploads` stored while
+    /// the archive was read are not written again, and those already there are held.
+    func store(_ blobs: [Digest: Blob], earlyUploads: EarlyUploader?) async throws -> Stored {
         await Failpoint.content.reached()
-        var stored = 0
-        var present = 0
+        var result = Stored()
         let storedEarly = await earlyUploads?.finish() ?? []
         var missing: [(Digest, Blob)] = []
+        func report() { progress?(.stored(result.stored.count + result.present.count, of: blobs.count)) }
         for (digest, blob) in blobs.sorted(by: { $0.key < $1.key }) {
-            let wanted = labels[digest] ?? [:]
             if storedEarly.contains(digest) {
-                stored += 1
-                try await label(digest, missing: wanted)
+                result.stored.insert(digest)
             } else if let info = try await existingInfo(digest) {
-                present += 1
-                try await adopt(digest, info: info, labels: wanted)
+                try await session.hold(digest.description, type: "content")
+                result.present[digest] = info.labels
             } else {
                 missing.append((digest, blob))
             }
-            progress?(.stored(stored + present, of: blobs.count))
+            report()
         }
         let writer = session.writer
-        try await withThrowingTaskGroup(of: Bool.self) { group in
+        try await withThrowingTaskGroup(of: (Digest, [String: String]?).self) { group in
             var next = missing.makeIterator()
             func start(_ digest: Digest, _ blob: Blob) {
-                let wanted = labels[digest] ?? [:]
                 group.addTask {
                     do {
-                        try await writer.write(file: blob.spooled, size: blob.size, digest: digest, labels: wanted)
-                        return true
+                        try await writer.write(file: blob.spooled, size: blob.size, digest: digest, labels: [:])
+                        return (digest, nil)
                     } catch let error as RPCError where error.code == .alreadyExists {
-                        // Another import stored it meanwhile.
-                        if let info = try await existingInfo(digest) { try await adopt(digest, info: info, labels: wanted) }
-                        return false
+                        // Another import stored it meanwhile: hold theirs.
+                        guard let info = try await existingInfo(digest) else { throw error }
+                        try await session.hold(digest.description, type: "content")
+                        return (digest, info.labels)
                     }
                 }
             }
             for _ in 0..<ContentWriter.streams {
                 if let (digest, blob) = next.next() { start(digest, blob) }
             }
-            while let written = try await group.next() {
-                if written { stored += 1 } else { present += 1 }
-                progress?(.stored(stored + present, of: blobs.count))
+            while let (digest, labels) = try await group.next() {
+                if let labels { result.present[digest] = labels } else { result.stored.insert(digest) }
+                report()
                 if let (digest, blob) = next.next() { start(digest, blob) }
             }
         }
-        return (stored, present)
+        return result
     }
 
-    /// A blob that was already there: held by the lease until the records exist and given the
-    /// labels this image needs.
-    private func adopt(_ digest: Digest, info: Containerd_Services_Content_V1_Info, labels: [String: String])
-        async throws
-    {
-        try await session.hold(digest.description, type: "content")
-        try await label(digest, missing: labels.filter { info.labels[$0.key] != $0.value })
+    /// Gives the stored blobs the GC labels the verdict's images need (`Content.Update` of just
+    /// the labels each one lacks).
+    func label(_ stored: Stored, with labels: [Digest: [String: String]]) async throws {
+        for (digest, wanted) in labels.sorted(by: { $0.key < $1.key }) {
+            if stored.stored.contains(digest) {
+                try await label(digest, missing: wanted)
+            } else if let existing = stored.present[digest] {
+                try await label(digest, missing: wanted.filter { existing[$0.key] != $0.value })
+            }
+        }
     }
 
     /// Sets `missing` labels on a stored blob (`Content.Update` with a mask of just those keys).

@@ -2,6 +2,11 @@ import Core
 import OCI
 import Verification
 
+/// Decoding the layers found the archive inconsistent; `verdict` says how.
+struct ArchiveRefused: Error {
+    var verdict: VerifiedArchive
+}
+
 /// Phases 4–5 of docs/import-design.md (the verdict, phase 3, is `Importer`'s), for an archive that verified clean and was spooled, under
 /// the import's lease: content and snapshots at the same time, then the image records last, all
 /// or none. What to store, with which labels, comes from what verification proved; nothing here
@@ -20,7 +25,13 @@ struct ImportTransaction: @unchecked Sendable {
     /// then labels what it stored (under the lease, without labels so far).
     var earlyUploads: EarlyUploader?
 
-    func run() async throws -> ImportSummary {
+    /// Decodes the pending layers (`LayerDecoding.deferred`) and makes the verdict from them.
+    let verifier: ArchiveVerifier
+
+    /// Runs the phases; returns the summary and the verdict (the archive as `verify` checks it).
+    /// - Throws: `ArchiveRefused` when decoding the layers found the archive inconsistent:
+    ///   nothing was committed that the lease does not hold alone.
+    func run() async throws -> (ImportSummary, VerifiedArchive) {
         var blobs = archiveBlobs()
         var labels: [Digest: [String: String]] = [:]
         var targets: [Descriptor] = []
@@ -35,24 +46,31 @@ struct ImportTransaction: @unchecked Sendable {
                 labels[digest] = GCLabels.references(of: .manifest(manifest))
                 targets.append(Descriptor(mediaType: MediaType.dockerManifest, digest: digest, size: Int64(bytes.count)))
             }
-            GCLabels.merge(&labels, GCLabels.unpacked(image, snapshotter: options.snapshotter))
         }
         for (digest, document) in verified.documents { labels[digest, default: [:]].merge(GCLabels.references(of: document)) { _, new in new } }
 
-        // Content and snapshots are independent until the records: containerd hashes and writes
-        // the blobs while this process unpacks the layers. Only a layer left to containerd's
-        // Diff.Apply (which reads it from the content store) waits for the content.
+        // Content and snapshots are independent until the verdict: containerd hashes and
+        // writes the blobs while this process decodes and unpacks the layers, and the pending
+        // layers no image of this node needs are decoded on a thread of their own meanwhile.
+        // Only a layer left to containerd's Diff.Apply (which reads it from the content store)
+        // waits for the content.
         let start = MonotonicClock.nanoseconds()
         let contentPhase = ContentPhase(session: session, progress: progress)
-        let (allBlobs, allLabels, early) = (blobs, labels, earlyUploads)
+        let (allBlobs, early) = (blobs, earlyUploads)
         let content = UnpackPhase.ContentTask {
-            let (stored, present) = try await contentPhase.store(allBlobs, labels: allLabels, earlyUploads: early)
-            return (stored, present, MonotonicClock.seconds(since: start))
+            var stored = try await contentPhase.store(allBlobs, earlyUploads: early)
+            stored.seconds = MonotonicClock.seconds(since: start)
+            return stored
         }
+        let facts = LayerFactsBook()
+        let unpackedPaths = Set(verified.images.flatMap { $0.layers.map(\.path) })
+        let others = inspect(verified.contents.pendingLayers.filter { !unpackedPaths.contains($0) }, into: facts)
         let unpack = UnpackPhase(
-            session: session, snapshotter: options.snapshotter, unpacker: options.unpacker, progress: progress)
+            session: session, snapshotter: options.snapshotter, unpacker: options.unpacker, verifier: verifier,
+            facts: facts, progress: progress)
         var imported: [ImportedImage] = []
         let date = UTCTime.format(UTCTime.now(), "%Y-%m-%d")
+        var refused = false
         do {
             for (image, target) in zip(verified.images, targets) {
                 let (unpacked, reused) = try await unpack.unpack(image, blobs: blobs, content: content)
@@ -61,15 +79,35 @@ struct ImportTransaction: @unchecked Sendable {
                         names: ImageRecords.names(for: image, target: target.digest, digestNames: options.digestNames, date: date),
                         target: target, platform: image.platform, layersUnpacked: unpacked, layersReused: reused))
             }
+        } catch is LayerRefused {
+            refused = true
         } catch {
             content.cancel()
             _ = try? await content.value
+            _ = await others.value
             throw error
         }
+        // Layers not applied here (reused chains, Diff.Apply) are decoded from the spool too.
+        var failure = await others.value
+        if failure == nil {
+            failure = await inspect(verified.contents.pendingLayers.filter { facts.all[$0] == nil }, into: facts).value
+        }
+        let verdict = verifier.verdict(verified, layers: facts.all)
+        guard verdict.consistent, failure == nil else {
+            content.cancel()
+            _ = try? await content.value
+            if let failure { throw failure }
+            throw ArchiveRefused(verdict: verdict)
+        }
+        if refused {
+            throw ImportError.unsupported("a layer was refused while unpacking, but the archive verifies: report this as a bug")
+        }
         let unpackSeconds = MonotonicClock.seconds(since: start)
-        let (stored, present, contentSeconds) = try await content.value
+        let stored = try await content.value
+        for image in verdict.images { GCLabels.merge(&labels, GCLabels.unpacked(image, snapshotter: options.snapshotter)) }
+        try await contentPhase.label(stored, with: labels)
         var phases = [
-            PhaseTime(phase: "content", seconds: contentSeconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
+            PhaseTime(phase: "content", seconds: stored.seconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
         ]
         let recordsStart = MonotonicClock.nanoseconds()
         await Failpoint.records.reached()
@@ -82,7 +120,27 @@ struct ImportTransaction: @unchecked Sendable {
             throw error
         }
         phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: recordsStart)))
-        return ImportSummary(images: imported, blobsStored: stored, blobsPresent: present, phases: phases)
+        let summary = ImportSummary(
+            images: imported, blobsStored: stored.stored.count, blobsPresent: stored.present.count, phases: phases)
+        return (summary, verdict)
+    }
+
+    /// Decodes `paths`' spooled copies on a thread of their own, into `facts`; returns the
+    /// error that stopped it (a spooled copy that cannot be read).
+    private func inspect(_ paths: [String], into facts: LayerFactsBook) -> Task<(any Error)?, Never> {
+        let verifier = verifier
+        let files = paths.map { ($0, spool.file(for: $0)) }
+        return Task {
+            guard !files.isEmpty else { return nil }
+            let result = await OffThread.run(Unchecked(files)) { files in
+                for (path, file) in files.value {
+                    guard let file else { throw ImportError.unsupported("the layer \(path) is not in the spool") }
+                    if let found = try verifier.inspectLayer(file: file, path: path) { facts.record(found, for: path) }
+                }
+            }
+            if case .failure(let error) = result { return error }
+            return nil
+        }
     }
 
     /// Every blob of an OCI layout (`blobs/sha256/<hex>`, all stored as `ctr import` does) and

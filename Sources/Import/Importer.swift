@@ -60,7 +60,8 @@ public struct Importer: Sendable {
             let session = ImportSession(containerd: containerd, socket: options.socket, lease: lease)
             let uploader = leased && options.storeWhileReading ? EarlyUploader(session: session) : nil
             spool.onFileSpooled = { record, spooled in uploader?.offer(record, spooled: spooled) }
-            let verifier = ArchiveVerifier(platform: options.platform)
+            // The layers are decoded once, when they are applied (or inspected in the spool).
+            let verifier = ArchiveVerifier(platform: options.platform, decoding: .deferred)
             let reading = await OffThread.run(Unchecked((input, spool))) { shared in
                 try verifier.verify(shared.value.0, sink: shared.value.1) { progress?(.read($0)) }
             }
@@ -99,27 +100,48 @@ public struct Importer: Sendable {
             }
             guard verified.consistent else {
                 await abandon()
-                return .refused(verified)
+                // The report names every problem `verify` would, layers decoded included.
+                return .refused(Self.decodingPendingLayers(verified, verifier: verifier, spool: spool))
             }
             if let leaseError {
+                // Archive problems come first: decode the layers here, as nothing can be unpacked.
+                let decoded = Self.decodingPendingLayers(verified, verifier: verifier, spool: spool)
+                if !decoded.consistent { return .refused(decoded) }
                 throw ImportError.containerd("cannot create a lease at \(options.socket): \(leaseError.message) (\(leaseError.code))")
             }
             let read = PhaseTime(phase: "read", seconds: MonotonicClock.seconds(since: start))
             do {
-                var summary = try await ImportTransaction(
+                var (summary, verdict) = try await ImportTransaction(
                     options: options, verified: verified, spool: spool, session: session, progress: progress,
-                    earlyUploads: uploader
+                    earlyUploads: uploader, verifier: verifier
                 ).run()
                 summary.phases.insert(read, at: 0)
                 summary.notes = notes
                 // The records now hold everything through GC labels.
                 _ = try? await containerd.leases.delete(.with { $0.id = lease }, metadata: containerd.metadata())
-                return .imported(verified, summary)
+                return .imported(verdict, summary)
+            } catch let refusal as ArchiveRefused {
+                await abandon()
+                return .refused(refusal.verdict)
             } catch {
                 await abandon()
                 throw error
             }
         }
+    }
+}
+
+extension Importer {
+    /// `verified` with its pending layers decoded from the spool, for the report of a refused
+    /// archive (a layer the spool lacks, as in a cut archive, stays unchecked).
+    static func decodingPendingLayers(_ verified: VerifiedArchive, verifier: ArchiveVerifier, spool: Spool) -> VerifiedArchive {
+        var facts: [String: LayerFacts] = [:]
+        for path in verified.contents.pendingLayers {
+            if let file = spool.file(for: path), let found = try? verifier.inspectLayer(file: file, path: path) {
+                facts[path] = found
+            }
+        }
+        return verifier.verdict(verified, layers: facts)
     }
 }
 

@@ -3,27 +3,39 @@ import Core
 import GRPCCore
 import LayerApplier
 import OCI
+import Synchronization
+import Tar
 import Verification
 
 /// Each layer of an image's platform into a committed snapshot named by its chain ID, as
 /// containerd's unpacker does it: a chain already committed is reused (and held by the lease);
 /// otherwise `Prepare`, apply, check, `Commit`.
+///
+/// The read pass did not decompress the layers (`LayerDecoding.deferred`): applying one
+/// decodes it once, hashing the stream to its diff_id and screening every entry as `verify`
+/// does, and its snapshot is committed only when that diff_id is the config's. What decoding
+/// found goes to `facts`, from which the import's verdict is made.
 @available(macOS 15.0, *)
 struct UnpackPhase: Sendable {
     let session: ImportSession
     let snapshotter: String
     let unpacker: ImportOptions.Unpacker
+    let verifier: ArchiveVerifier
+    let facts: LayerFactsBook
     var progress: (@Sendable (ImportProgress) -> Void)?
 
     /// The content phase, which a layer left to containerd's `Diff.Apply` waits for (it reads
     /// the blob from the content store).
-    typealias ContentTask = Task<(stored: Int, present: Int, seconds: Double), any Error>
+    typealias ContentTask = Task<ContentPhase.Stored, any Error>
 
     /// Unpacks `image`; returns how many layers were unpacked and how many reused.
+    /// - Throws: `LayerRefused` when a layer is not what the archive says (the verdict tells
+    ///   what); other errors when something else failed.
     func unpack(_ image: VerifiedImage, blobs: [Digest: ContentPhase.Blob], content: ContentTask)
         async throws -> (unpacked: Int, reused: Int)
     {
-        let chains = chainIDs(image.diffIDs)
+        let expected = image.configDiffIDs
+        let chains = chainIDs(expected)
         var unpacked = 0
         var reused = 0
         for (position, layer) in image.layers.enumerated() {
@@ -56,10 +68,10 @@ struct UnpackPhase: Sendable {
             do {
                 let target = ApplierTarget(mounts: mounts.map { .init(type: $0.type, source: $0.source, options: $0.options) })
                 if unpacker == .auto, let target {
-                    try apply(layer, of: image, into: target, from: blobs[layer.digest])
+                    try apply(layer, of: image, into: target, from: blobs[layer.digest], expecting: expected[position])
                 } else {
                     _ = try await content.value  // Diff.Apply reads the blob from the content store
-                    try await applyWithContainerd(layer, of: image, into: mounts)
+                    try await applyWithContainerd(layer, of: image, into: mounts, expecting: expected[position])
                 }
             } catch {
                 _ = try? await session.containerd.snapshots.remove(
@@ -108,9 +120,9 @@ struct UnpackPhase: Sendable {
     /// containerd's `Diff.Apply` (for mounts our applier does not write into): containerd reads
     /// the stored blob, applies it and returns the digest of what it applied, which must be the
     /// config's diff_id.
-    private func applyWithContainerd(_ layer: VerifiedLayer, of image: VerifiedImage, into mounts: [Containerd_Types_Mount])
-        async throws
-    {
+    private func applyWithContainerd(
+        _ layer: VerifiedLayer, of image: VerifiedImage, into mounts: [Containerd_Types_Mount], expecting diffID: Digest
+    ) async throws {
         let applied: Containerd_Types_Descriptor
         do {
             applied = try await session.containerd.diff.apply(
@@ -127,35 +139,78 @@ struct UnpackPhase: Sendable {
             throw ImportError.containerd(
                 "\(image.label): containerd's Diff.Apply of layer \(layer.index + 1) \(layer.digest) failed: \(error.message) (\(error.code))")
         }
-        guard let expected = layer.diffID, applied.digest == expected.description else {
-            throw ImportError.unpack(
-                image: image.label, layer: layer.index, digest: layer.digest,
-                reason: "containerd applied it as \(applied.digest), the config says \(layer.diffID?.description ?? "nothing")")
-        }
+        // The blob is decoded by this tool too (from the spool, for the verdict): a difference
+        // is the archive's, and the verdict names it.
+        guard applied.digest == diffID.description else { throw LayerRefused() }
     }
 
-    /// Applies one layer from the spool with this tool's applier.
-    private func apply(_ layer: VerifiedLayer, of image: VerifiedImage, into target: ApplierTarget, from blob: ContentPhase.Blob?)
-        throws
-    {
+    /// Applies one layer from the spool with this tool's applier, decoding it once: the
+    /// stream is hashed to its diff_id and each entry screened before it is applied.
+    private func apply(
+        _ layer: VerifiedLayer, of image: VerifiedImage, into target: ApplierTarget, from blob: ContentPhase.Blob?,
+        expecting diffID: Digest
+    ) throws {
         guard let spooled = blob?.spooled else {
             throw ImportError.unpack(image: image.label, layer: layer.index, digest: layer.digest, reason: "not in the spool")
         }
-        // The read pass proved that this blob decompresses to the config's diff_id. Hashing the
-        // spooled blob again proves these are the same bytes, so the applied stream is that one.
+        let screen = EntryScreen()
         let applied: AppliedLayer
         do {
-            let application = try LayerApplication(root: target.root, mode: target.mode, checking: .blob)
+            // gzip's CRC-32 is left out: the diff_id catches any damage it would.
+            let application = try LayerApplication(
+                root: target.root, mode: target.mode, verifyingChecksum: false, screen: screen)
             try InputFile(path: spooled).forEachChunk { try application.feed($0) }
             applied = try application.finish()
         } catch {
+            // Whose fault: the layer's, as decoding it again like `verify` shows, or this machine's.
+            let found = try? verifier.inspectLayer(file: spooled, path: layer.path)
+            if let found, found.failure != nil || !found.entryProblems.isEmpty || found.diffID != diffID {
+                facts.record(found, for: layer.path)
+                throw LayerRefused()
+            }
             throw ImportError.unpack(
                 image: image.label, layer: layer.index, digest: layer.digest, reason: "\(error)", cause: error)
         }
-        guard let found = applied.blobDigest, found == layer.digest else {
-            throw ImportError.unpack(
-                image: image.label, layer: layer.index, digest: layer.digest,
-                reason: "its spooled copy changed after it was verified (it hashes to \(applied.blobDigest?.description ?? "nothing"))")
+        guard applied.diffID == diffID else {
+            // Decoded again as `verify` decodes it, so the verdict says what it says (a CRC
+            // error, say, rather than only the diff_id it led to).
+            let found = try? verifier.inspectLayer(file: spooled, path: layer.path)
+            facts.record(
+                found ?? LayerFacts(diffID: applied.diffID, uncompressedSize: applied.uncompressedSize, entryCount: applied.entries),
+                for: layer.path)
+            throw LayerRefused()
         }
+        facts.record(
+            LayerFacts(diffID: applied.diffID, uncompressedSize: applied.uncompressedSize, entryCount: applied.entries),
+            for: layer.path)
     }
+}
+
+/// A layer is not what the archive says: its diff_id, tar structure or an entry (what, the
+/// import's verdict tells from `LayerFactsBook`).
+struct LayerRefused: Error {}
+
+/// What decoding each pending layer found, by its path in the archive, for the verdict. Filled
+/// by the unpack and by the inspection of the layers it did not apply.
+final class LayerFactsBook: Sendable {
+    private let facts = Mutex<[String: LayerFacts]>([:])
+
+    func record(_ found: LayerFacts, for path: String) { facts.withLock { $0[path] = found } }
+
+    var all: [String: LayerFacts] { facts.withLock { $0 } }
+}
+
+/// `verify`'s check of each layer entry (`LayerScan`), made before the applier sees the entry:
+/// a hostile one stops the application.
+private final class EntryScreen: TarConsumer {
+    private let scan = LayerScan()
+
+    func tarEntryBegan(_ entry: TarEntry) throws {
+        try scan.tarEntryBegan(entry)
+        if !scan.problems.isEmpty { throw LayerRefused() }
+    }
+
+    func tarEntryData(_ bytes: UnsafeRawBufferPointer) throws {}
+
+    func tarEntryEnded() throws {}
 }

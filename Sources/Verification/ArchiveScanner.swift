@@ -21,6 +21,11 @@ public struct ArchiveContents: Sendable {
         return nil
     }
 
+    /// Paths of the layer candidates not decoded yet (`LayerDecoding.deferred`).
+    public var pendingLayers: [String] {
+        files.values.filter { $0.layer?.pending == true }.map(\.path).sorted()
+    }
+
     /// The blob of an OCI layout with this digest (`blobs/sha256/<hex>`).
     public func blob(_ digest: Digest) -> BlobRecord? {
         files[Self.blobPath(digest)]
@@ -48,13 +53,15 @@ public protocol ArchiveFileSink: AnyObject {
 /// Consumes the outer tar stream of an archive and inspects every file in it.
 final class ArchiveScanner: TarConsumer {
     private let limits: InspectionLimits
+    private let decoding: LayerDecoding
     private let jsonBudget: JSONBudget
     private let sink: (any ArchiveFileSink)?
     private var current: BlobInspector?
     private(set) var contents = ArchiveContents()
 
-    init(limits: InspectionLimits, sink: (any ArchiveFileSink)? = nil) {
+    init(limits: InspectionLimits, decoding: LayerDecoding = .inline, sink: (any ArchiveFileSink)? = nil) {
         self.limits = limits
+        self.decoding = decoding
         self.sink = sink
         jsonBudget = JSONBudget(total: limits.maxJSONTotal)
     }
@@ -69,7 +76,7 @@ final class ArchiveScanner: TarConsumer {
         contents.links[path] = nil
         switch entry.type {
         case .regular:
-            current = BlobInspector(path: path, limits: limits, jsonBudget: jsonBudget)
+            current = BlobInspector(path: path, limits: limits, jsonBudget: jsonBudget, decoding: decoding)
             try sink?.fileBegan(path: path)
         case .symbolicLink:
             let target = entry.linkPath

@@ -8,10 +8,14 @@ import Tar
 public struct ArchiveVerifier: Sendable {
     public var platform: Platform
     public var limits: InspectionLimits
+    /// `.deferred` leaves the layers' decoding to the import, which completes the result with
+    /// `verdict(_:layers:)` once it has decoded each layer.
+    public var decoding: LayerDecoding
 
-    public init(platform: Platform = .current, limits: InspectionLimits = InspectionLimits()) {
+    public init(platform: Platform = .current, limits: InspectionLimits = InspectionLimits(), decoding: LayerDecoding = .inline) {
         self.platform = platform
         self.limits = limits
+        self.decoding = decoding
     }
 
     /// Reads `input` to its end and checks every image in it.
@@ -43,7 +47,7 @@ public struct ArchiveVerifier: Sendable {
     private func verify(
         archive: String, sink: (any ArchiveFileSink)?, progress: ((Int64) -> Void)?, read: (ByteSink) throws -> Void
     ) throws -> VerifiedArchive {
-        let scanner = ArchiveScanner(limits: limits, sink: sink)
+        let scanner = ArchiveScanner(limits: limits, decoding: decoding, sink: sink)
         let parser = TarParser(consumer: scanner)
         do {
             try read { chunk in
@@ -53,9 +57,11 @@ public struct ArchiveVerifier: Sendable {
             try parser.finish()
         } catch let error as TarError {
             scanner.noteBytesRead(parser.offset)
-            return VerifiedArchive(
+            var verified = VerifiedArchive(
                 archive: archive, platform: platform, format: nil, images: [], documents: [:],
                 contents: scanner.contents, problems: [Self.outerFailure(error, at: parser.offset)])
+            verified.unreadable = true
+            return verified
         }
         scanner.noteBytesRead(parser.offset)
         return check(scanner.contents, archive: archive)
@@ -71,14 +77,36 @@ public struct ArchiveVerifier: Sendable {
         return check(verified.contents, archive: verified.archive, ignoringIndex: true)
     }
 
+    /// The result of a `.deferred` pass completed with what decoding its layers found (by path
+    /// in the archive): the same checks `verify` makes, diff_ids, tar structure and entries
+    /// included. Candidates still pending stay unchecked.
+    public func verdict(_ verified: VerifiedArchive, layers: [String: LayerFacts]) -> VerifiedArchive {
+        // An archive that could not be read to its end had none of its images checked.
+        if verified.unreadable { return verified }
+        var contents = verified.contents
+        for (path, facts) in layers where contents.files[path] != nil { contents.files[path]?.layer = facts }
+        return check(contents, archive: verified.archive, ignoringIndex: verified.describedByManifestJSON)
+    }
+
+    /// Decodes one layer candidate held in a file (the import's spooled copy of the archive's
+    /// `path`), as the inline pass would have: its diff_id, tar structure and entries.
+    public func inspectLayer(file: String, path: String) throws -> LayerFacts? {
+        let inspector = BlobInspector(
+            path: path, limits: limits, jsonBudget: JSONBudget(total: limits.maxJSONTotal), decoding: .inline)
+        try InputFile(path: file).forEachChunk { inspector.feed($0) }
+        return inspector.finish().layer
+    }
+
     /// Checks what a scan found. Separate from reading so tests can feed contents directly.
     func check(_ contents: ArchiveContents, archive: String, ignoringIndex: Bool = false) -> VerifiedArchive {
         var checks = ImageChecks(contents: contents, platform: platform, limits: limits)
         checks.ignoreIndex = ignoringIndex
         let (format, images) = checks.run()
-        return VerifiedArchive(
+        var verified = VerifiedArchive(
             archive: archive, platform: platform, format: format, images: images, documents: checks.documents,
             contents: contents, problems: checks.problems)
+        verified.describedByManifestJSON = ignoringIndex
+        return verified
     }
 
     static func outerFailure(_ error: TarError, at offset: Int64) -> Problem {

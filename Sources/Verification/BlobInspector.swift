@@ -29,7 +29,8 @@ public enum JSONBody: Sendable {
 
 /// What decoding a layer candidate found.
 public struct LayerFacts: Sendable {
-    /// SHA-256 of the uncompressed tar stream (the diff_id it really has); nil when decoding failed.
+    /// SHA-256 of the uncompressed tar stream (the diff_id it really has); nil when decoding
+    /// failed, or when it is `pending` and compressed.
     public var diffID: Digest?
     public var uncompressedSize: Int64
     public var entryCount: Int
@@ -37,6 +38,31 @@ public struct LayerFacts: Sendable {
     public var failure: String?
     /// Hostile or unsupported entries found inside the layer.
     public var entryProblems: [LayerEntryProblem]
+    /// Not decoded yet (`LayerDecoding.deferred`): the import decodes it once, when it applies
+    /// it or inspects its spooled copy, and completes the verdict with what it found. An
+    /// uncompressed candidate already has its diff_id (its stored digest).
+    public var pending = false
+
+    public init(
+        diffID: Digest?, uncompressedSize: Int64, entryCount: Int, failure: String? = nil,
+        entryProblems: [LayerEntryProblem] = [], pending: Bool = false
+    ) {
+        self.diffID = diffID
+        self.uncompressedSize = uncompressedSize
+        self.entryCount = entryCount
+        self.failure = failure
+        self.entryProblems = entryProblems
+        self.pending = pending
+    }
+}
+
+/// When the pass over an archive decodes its layer candidates.
+public enum LayerDecoding: Sendable {
+    /// As they stream past: `verify`, which has no other use for their bytes.
+    case inline
+    /// Not at all: the import decodes each layer once, when it applies it (the spool keeps the
+    /// blob), instead of once to verify and once more to apply.
+    case deferred
 }
 
 /// An entry of a layer that must not be applied.
@@ -75,6 +101,7 @@ public struct InspectionLimits: Sendable {
 final class BlobInspector {
     private let path: String
     private let limits: InspectionLimits
+    private let decoding: LayerDecoding
     private var raw = Digester()
     /// The first bytes, until the kind of file is known.
     private var prefix: [UInt8] = []
@@ -83,13 +110,16 @@ final class BlobInspector {
     private var json: [UInt8]?
     private var jsonState = JSONBody.notJSON
     private var layer: LayerPipeline?
+    /// A layer candidate whose decoding is deferred.
+    private var pendingLayer = false
     /// Budget shared by all inspectors of one archive.
     private let jsonBudget: JSONBudget
 
-    init(path: String, limits: InspectionLimits, jsonBudget: JSONBudget) {
+    init(path: String, limits: InspectionLimits, jsonBudget: JSONBudget, decoding: LayerDecoding = .inline) {
         self.path = path
         self.limits = limits
         self.jsonBudget = jsonBudget
+        self.decoding = decoding
     }
 
     func feed(_ bytes: UnsafeRawBufferPointer) {
@@ -109,6 +139,10 @@ final class BlobInspector {
             facts = layer.finish()
             // An uncompressed layer's diff_id is its stored digest; it was hashed once.
             if compression == .none, facts?.failure == nil { facts?.diffID = raw.finalize() }
+        } else if pendingLayer {
+            facts = LayerFacts(
+                diffID: compression == .none ? raw.finalize() : nil, uncompressedSize: compression == .none ? raw.count : 0,
+                entryCount: 0, pending: true)
         }
         if let json { jsonState = .kept(json) }
         return BlobRecord(
@@ -123,7 +157,10 @@ final class BlobInspector {
         head.withUnsafeBytes { bytes in
             compression = Compression.detect(bytes)
             if compression != .none || Self.looksLikeTar(bytes) {
-                layer = LayerPipeline(compression: compression, limits: limits)
+                switch decoding {
+                case .inline: layer = LayerPipeline(compression: compression, limits: limits)
+                case .deferred: pendingLayer = true
+                }
             } else if Self.looksLikeJSON(bytes) {
                 json = []
                 jsonState = .kept([])
@@ -237,14 +274,14 @@ private final class LayerPipeline {
 
 /// Checks each entry of a layer: names and hardlink targets stay inside the root, whiteouts
 /// name an entry of their own directory, entry types are ones an applier can create.
-final class LayerScan: TarConsumer {
-    private(set) var entryCount = 0
-    private(set) var problems: [LayerEntryProblem] = []
+public final class LayerScan: TarConsumer {
+    public private(set) var entryCount = 0
+    public private(set) var problems: [LayerEntryProblem] = []
     private let maxProblems: Int
 
-    init(maxProblems: Int) { self.maxProblems = maxProblems }
+    public init(maxProblems: Int = InspectionLimits().maxEntryProblems) { self.maxProblems = maxProblems }
 
-    func tarEntryBegan(_ entry: TarEntry) throws {
+    public func tarEntryBegan(_ entry: TarEntry) throws {
         entryCount += 1
         guard let components = TarPath.normalize(entry.name) else {
             record(.pathEscape, entry.path, "the path climbs above the layer's root")
@@ -264,9 +301,9 @@ final class LayerScan: TarConsumer {
         }
     }
 
-    func tarEntryData(_ bytes: UnsafeRawBufferPointer) throws {}
+    public func tarEntryData(_ bytes: UnsafeRawBufferPointer) throws {}
 
-    func tarEntryEnded() throws {}
+    public func tarEntryEnded() throws {}
 
     private func record(_ kind: LayerEntryProblem.Kind, _ path: String, _ detail: String) {
         guard problems.count < maxProblems else { return }

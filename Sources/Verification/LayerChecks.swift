@@ -40,7 +40,8 @@ extension ImageChecks {
         }
         return VerifiedLayer(
             index: context.index, descriptor: descriptor, compression: blob.compression, path: blob.path,
-            diffID: facts.diffID, uncompressedSize: facts.uncompressedSize, entries: facts.entryCount)
+            diffID: facts.diffID, uncompressedSize: facts.uncompressedSize, entries: facts.entryCount,
+            pending: facts.pending)
     }
 
     /// Layer count and per-position diff_ids of a manifest (or manifest.json entry) against its config.

@@ -28,6 +28,10 @@ public struct VerifiedArchive: Sendable {
     /// What the pass learned of every file (paths, digests), for the import's spool.
     public var contents: ArchiveContents
     public var problems: [Problem]
+    /// The outer tar stream broke: no image was checked, `problems` says where it broke.
+    public var unreadable = false
+    /// Checked as docker save reads it, from manifest.json alone (`import --repair`).
+    public var describedByManifestJSON = false
 
     /// True when no problem is an error.
     public var consistent: Bool { !problems.contains { $0.severity == .error } }
@@ -80,6 +84,10 @@ public struct VerifiedImage: Sendable {
     /// The diff_ids the layers really have, in order.
     public var diffIDs: [Digest] { layers.compactMap(\.diffID) }
 
+    /// The config's `rootfs.diff_ids`: what the layers must decompress to. The import names
+    /// snapshots by them before it has decoded a pending layer.
+    public var configDiffIDs: [Digest] { imageConfig?.rootfs.diffIDs ?? [] }
+
     /// What of the image's index the archive lacks: other platforms and attachments (by what
     /// they are and describe) not wholly in it. Nothing here is needed on the checked platform.
     public var absentParts: [String] {
@@ -104,11 +112,14 @@ public struct VerifiedLayer: Sendable {
     public var diffID: Digest?
     public var uncompressedSize: Int64
     public var entries: Int
+    /// Not decoded yet (`LayerDecoding.deferred`): `diffID` is set only for an uncompressed layer.
+    public var pending = false
 
     public init(
         index: Int, descriptor: Descriptor, compression: Compression, path: String, diffID: Digest?,
-        uncompressedSize: Int64, entries: Int
+        uncompressedSize: Int64, entries: Int, pending: Bool = false
     ) {
+        self.pending = pending
         self.index = index
         self.descriptor = descriptor
         self.compression = compression

@@ -123,7 +123,7 @@ func nowNanoseconds() -> Int64 {
             let directory = temp.path("ours-\(index)")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let applied = try applyLayer(blob, to: directory, mode: index == 0 ? .plain : .overlayUpper(lowers: lowers))
-            #expect(applied.diffID?.description == reference[index].diffID, "\(name) layer \(index)")
+            #expect(applied.diffID.description == reference[index].diffID, "\(name) layer \(index)")
             let ours = comparable(try treeManifest(directory), since: start)
             let theirs = comparable(reference[index].lines, since: start)
             let same = ours == theirs
