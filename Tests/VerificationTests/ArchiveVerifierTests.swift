@@ -291,3 +291,56 @@ struct Expectations {
         }
     }
 }
+
+/// The import's way: a pass that leaves the layers pending (`LayerDecoding.deferred`), then
+/// each pending layer decoded from a copy of its file, and `verdict` over what was found. It
+/// must say exactly what the inline pass of `verify` says, for every hand-made archive.
+@Suite struct DeferredDecodingTests {
+    /// Keeps a copy of every file of the archive in a directory, as the import's spool does.
+    final class CopySink: ArchiveFileSink {
+        let directory: String
+        var files: [String: String] = [:]
+        private var bytes: [UInt8] = []
+
+        init(directory: String) { self.directory = directory }
+
+        func fileBegan(path: String) throws { bytes = [] }
+
+        func fileData(_ chunk: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: chunk) }
+
+        func fileEnded(_ record: BlobRecord) throws {
+            let copy = directory + "/\(files.count)"
+            try Data(bytes).write(to: URL(fileURLWithPath: copy))
+            files[record.path] = copy
+        }
+    }
+
+    static let fixtures: [String] = {
+        let directory = (try? Fixtures.path("handmade/oci-gzip.tar")).map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
+        let names = directory.flatMap { try? FileManager.default.contentsOfDirectory(atPath: $0.path) } ?? []
+        return names.filter { $0.hasSuffix(".tar") }.sorted()
+    }()
+
+    @Test(arguments: fixtures)
+    func theVerdictIsVerifysVerdict(fixture: String) throws {
+        let platform = Platform(os: "linux", architecture: "amd64")
+        let inline = try ArchiveVerifier(platform: platform).verify(InputFile(path: try Fixtures.path("handmade/" + fixture)))
+        let temp = try TemporaryDirectory()
+        let sink = CopySink(directory: temp.url.path)
+        let verifier = ArchiveVerifier(platform: platform, decoding: .deferred)
+        let pending = try verifier.verify(InputFile(path: try Fixtures.path("handmade/" + fixture)), sink: sink)
+        #expect(pending.images.allSatisfy { image in image.layers.allSatisfy { $0.pending || $0.compression == .none } })
+        var facts: [String: LayerFacts] = [:]
+        for path in pending.contents.pendingLayers {
+            let file = try #require(sink.files[path])
+            facts[path] = try verifier.inspectLayer(file: file, path: path)
+        }
+        let verdict = verifier.verdict(pending, layers: facts)
+        #expect(verdict.report.problems.map(\.description) == inline.report.problems.map(\.description))
+        #expect(verdict.images.map(\.diffIDs) == inline.images.map(\.diffIDs))
+        #expect(verdict.images.map(\.uncompressedSize) == inline.images.map(\.uncompressedSize))
+        #expect(verdict.consistent == inline.consistent)
+        // An archive cut short checked no image: nothing to complete.
+        #expect(verdict.unreadable || verdict.contents.pendingLayers.isEmpty)
+    }
+}

@@ -1,7 +1,7 @@
 // libFuzzer target: the gzip StreamDecoder (GzipDecoder), on the input as a gzip stream.
 // Checks: no crash; feeding the input whole and in three pieces, with different output chunks,
 // gives the same output, or the same kind of error (DecoderCheck); a stream that decodes with
-// its CRC-32 checked decodes the same without the check (LayerApplier's `checking: .blob`).
+// its CRC-32 checked decodes the same without the check (the import's `LayerApplication(verifyingChecksum: false)`).
 import Compression
 import DecoderCheck
 import FuzzSupport
