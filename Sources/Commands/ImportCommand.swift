@@ -21,12 +21,15 @@ public struct ImportCommand: ParsableCommand {
         abstract: "Verify an image archive, then import it atomically into containerd.",
         discussion: """
             Everything happens under a containerd lease. The archive is read once: every blob \
-            digest and every layer's diff_id is checked while it is copied to a private spool, and \
-            each blob is stored in containerd as soon as it is read (referenced by nothing; \
-            --verify-first waits for the whole archive instead). Layers are unpacked into \
-            snapshots from the verified bytes, and only then are the image records created or \
-            updated, all or none. A refused or failed import leaves no record, no content and no \
-            snapshot behind, and never changes an existing tag.
+            digest is checked while it is copied to a private spool, and each blob is stored in \
+            containerd as soon as it is read (referenced by nothing; --verify-first waits for the \
+            whole archive instead). Each layer is then decompressed once, as it is unpacked into \
+            a snapshot: its diff_id is checked before the snapshot is committed, and every \
+            entry before it is applied. Only when the whole archive has proved sound are the \
+            blobs labelled and the image records created or updated, all or none. A refused or \
+            failed import leaves no record, no content and no snapshot behind, and never \
+            changes an existing tag. Where containerd's config sets discard_unpacked_layers (as \
+            kind's does), layer blobs are not kept, as CRI's own pulls keep them.
 
             Docker 25.0.0's `docker save` wrote archives whose OCI index disagrees with the image's \
             config while manifest.json is right; they are refused, and --repair imports what \
@@ -64,10 +67,32 @@ public struct ImportCommand: ParsableCommand {
     @Flag(help: "Send nothing to containerd's content store until the whole archive verified (by default each blob is stored under the import's lease as soon as it is read and its digest checked, referenced by nothing until the archive proved sound: faster).")
     var verifyFirst = false
 
+    @Flag(help: "Keep no layer blob once its layer is unpacked, as containerd's discard_unpacked_layers does (default: what --containerd-config says; kind sets it).")
+    var discardLayers = false
+
+    @Flag(help: "Keep the layer blobs in the content store whatever containerd's config says.")
+    var keepLayers = false
+
     @Flag(help: "Print a JSON summary on standard output (imported, refused or failed).")
     var json = false
 
     public init() {}
+
+    public func validate() throws {
+        if discardLayers && keepLayers { throw ValidationError("--discard-layers and --keep-layers exclude each other") }
+    }
+
+    /// `--discard-layers`, `--keep-layers`, else CRI's `discard_unpacked_layers` in containerd's
+    /// config (a config that cannot be read keeps them, and says so).
+    func discardsLayers() -> Bool {
+        if discardLayers || keepLayers { return discardLayers }
+        do {
+            return try NodeSnapshotter.readConfig(path: node.containerdConfig).discardUnpackedLayers
+        } catch {
+            writeStandardError("note: layer blobs are kept: \(error)\n")
+            return false
+        }
+    }
 
     public func run() throws {
         let input = Unchecked(try openInput(archive))  // exit 66 before anything else when the input is missing
@@ -82,6 +107,7 @@ public struct ImportCommand: ParsableCommand {
             repair: repair,
             unpacker: unpackWith,
             storeWhileReading: !verifyFirst,
+            discardLayers: discardsLayers(),
             interruption: interruption)
         ImportSignals.install(interruption, socket: options.socket, namespace: options.namespace)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
@@ -104,6 +130,7 @@ public struct ImportCommand: ParsableCommand {
             }
             writeStandardError(
                 "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present; "
+                    + (summary.layerBlobsKept ? "" : "layer blobs not kept (discard_unpacked_layers); ")
                     + summary.phases.map { "\($0.phase) \(formatSeconds($0.seconds))" }.joined(separator: ", ") + "\n")
         case .success(.refused(let report)):
             for problem in report.problems {
@@ -210,6 +237,7 @@ struct ImportJSON: Encodable {
     var images: [Image] = []
     var blobsStored: Int?
     var blobsPresent: Int?
+    var layerBlobsKept: Bool?
     var phases: [PhaseTime]?
     var notes: [String]?
     var problems: [Problem]?
@@ -229,6 +257,7 @@ struct ImportJSON: Encodable {
             }
             blobsStored = summary.blobsStored
             blobsPresent = summary.blobsPresent
+            layerBlobsKept = summary.layerBlobsKept
             phases = summary.phases
             notes = summary.notes
             exitCode = 0

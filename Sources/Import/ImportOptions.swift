@@ -17,6 +17,10 @@ public struct ImportOptions: Sendable {
     /// Store each blob while the rest of the archive is read (under the lease, its digest
     /// checked, referenced by nothing until the whole archive verified) instead of after.
     public var storeWhileReading: Bool
+    /// containerd's `discard_unpacked_layers`: layer blobs are not kept once unpacked. They are
+    /// not sent to the content store at all (unless containerd's `Diff.Apply` must read one),
+    /// and manifests get no GC reference to them, as containerd's own discard leaves them.
+    public var discardLayers: Bool
     /// Told of the lease, the spool and the commit, for a signal handler to undo the import.
     public var interruption: ImportInterruption?
 
@@ -31,8 +35,9 @@ public struct ImportOptions: Sendable {
     public init(
         socket: String, namespace: String, snapshotter: String, platform: Platform, digestNames: Bool,
         leaseExpiry: Int = 3600, repair: Bool = false, unpacker: Unpacker = .auto, storeWhileReading: Bool = true,
-        interruption: ImportInterruption? = nil
+        discardLayers: Bool = false, interruption: ImportInterruption? = nil
     ) {
+        self.discardLayers = discardLayers
         self.interruption = interruption
         self.storeWhileReading = storeWhileReading
         self.repair = repair
@@ -60,6 +65,8 @@ public struct ImportSummary: Sendable {
     public var images: [ImportedImage]
     public var blobsStored: Int
     public var blobsPresent: Int
+    /// False under `discard_unpacked_layers`: no layer blob was kept.
+    public var layerBlobsKept = true
     /// Wall time of each phase, in the order they started (phases may overlap).
     public var phases: [PhaseTime] = []
     /// What the user should know about how the archive was read (a repair, what it lacks).

@@ -33,6 +33,10 @@ struct ImportTransaction: @unchecked Sendable {
     ///   nothing was committed that the lease does not hold alone.
     func run() async throws -> (ImportSummary, VerifiedArchive) {
         var blobs = archiveBlobs()
+        let spooled = blobs
+        let keepLayers = !options.discardLayers
+        // discard_unpacked_layers: the blobs manifests name as layers are not stored.
+        if !keepLayers { for digest in layerDigests() { blobs[digest] = nil } }
         var labels: [Digest: [String: String]] = [:]
         var targets: [Descriptor] = []
         for image in verified.images {
@@ -43,11 +47,13 @@ struct ImportTransaction: @unchecked Sendable {
                 let (manifest, bytes) = try DockerSaveManifest.make(for: image)
                 let digest = Digest.of(bytes)
                 blobs[digest] = ContentPhase.Blob(size: Int64(bytes.count), spooled: try spool.add(bytes))
-                labels[digest] = GCLabels.references(of: .manifest(manifest))
+                labels[digest] = GCLabels.references(of: .manifest(manifest), layers: keepLayers)
                 targets.append(Descriptor(mediaType: MediaType.dockerManifest, digest: digest, size: Int64(bytes.count)))
             }
         }
-        for (digest, document) in verified.documents { labels[digest, default: [:]].merge(GCLabels.references(of: document)) { _, new in new } }
+        for (digest, document) in verified.documents {
+            labels[digest, default: [:]].merge(GCLabels.references(of: document, layers: keepLayers)) { _, new in new }
+        }
 
         // Content and snapshots are independent until the verdict: containerd hashes and
         // writes the blobs while this process decodes and unpacks the layers, and the pending
@@ -73,7 +79,7 @@ struct ImportTransaction: @unchecked Sendable {
         var refused = false
         do {
             for (image, target) in zip(verified.images, targets) {
-                let (unpacked, reused) = try await unpack.unpack(image, blobs: blobs, content: content)
+                let (unpacked, reused) = try await unpack.unpack(image, blobs: spooled, content: content)
                 imported.append(
                     ImportedImage(
                         names: ImageRecords.names(for: image, target: target.digest, digestNames: options.digestNames, date: date),
@@ -104,7 +110,9 @@ struct ImportTransaction: @unchecked Sendable {
         }
         let unpackSeconds = MonotonicClock.seconds(since: start)
         let stored = try await content.value
-        for image in verdict.images { GCLabels.merge(&labels, GCLabels.unpacked(image, snapshotter: options.snapshotter)) }
+        for image in verdict.images {
+            GCLabels.merge(&labels, GCLabels.unpacked(image, snapshotter: options.snapshotter, layers: keepLayers))
+        }
         try await contentPhase.label(stored, with: labels)
         var phases = [
             PhaseTime(phase: "content", seconds: stored.seconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
@@ -121,7 +129,8 @@ struct ImportTransaction: @unchecked Sendable {
         }
         phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: recordsStart)))
         let summary = ImportSummary(
-            images: imported, blobsStored: stored.stored.count, blobsPresent: stored.present.count, phases: phases)
+            images: imported, blobsStored: stored.stored.count, blobsPresent: stored.present.count,
+            layerBlobsKept: keepLayers, phases: phases)
         return (summary, verdict)
     }
 
@@ -141,6 +150,15 @@ struct ImportTransaction: @unchecked Sendable {
             if case .failure(let error) = result { return error }
             return nil
         }
+    }
+
+    /// The blobs any manifest of the archive (or docker save's manifest.json) names as a layer.
+    private func layerDigests() -> Set<Digest> {
+        var digests = Set(verified.images.flatMap { $0.layers.map(\.digest) })
+        for case .manifest(let manifest) in verified.documents.values {
+            for layer in manifest.layers { digests.insert(layer.digest) }
+        }
+        return digests
     }
 
     /// Every blob of an OCI layout (`blobs/sha256/<hex>`, all stored as `ctr import` does) and

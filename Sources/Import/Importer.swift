@@ -59,7 +59,12 @@ public struct Importer: Sendable {
             let leased = leaseError == nil
             let session = ImportSession(containerd: containerd, socket: options.socket, lease: lease)
             let uploader = leased && options.storeWhileReading ? EarlyUploader(session: session) : nil
-            spool.onFileSpooled = { record, spooled in uploader?.offer(record, spooled: spooled) }
+            // discard_unpacked_layers: layer candidates are not sent ahead (the content phase
+            // stores the few an image may still need).
+            let sendsLayers = !options.discardLayers
+            spool.onFileSpooled = { record, spooled in
+                if sendsLayers || record.layer == nil { uploader?.offer(record, spooled: spooled) }
+            }
             // The layers are decoded once, when they are applied (or inspected in the spool).
             let verifier = ArchiveVerifier(platform: options.platform, decoding: .deferred)
             let reading = await OffThread.run(Unchecked((input, spool))) { shared in

@@ -115,6 +115,8 @@ public enum NodeSnapshotter {
     /// What a config file says about the CRI snapshotter.
     public struct ConfigAnswer: Sendable, Equatable {
         public var name: String
+        /// CRI's `discard_unpacked_layers`: layer blobs are not kept once unpacked (kind sets it).
+        public var discardUnpackedLayers = false
         /// The config's `version` (1 when it has none, as containerd reads it).
         public var version: Int
         /// Where it came from, for messages: "containerd's config PATH (version N)".
@@ -147,6 +149,8 @@ public enum NodeSnapshotter {
     /// - version 2: `[plugins."io.containerd.grpc.v1.cri".containerd] snapshotter` (containerd
     ///   2.x migrates it to the next one; kind writes version 2 files)
     /// - versions 3 and 4: `[plugins."io.containerd.cri.v1.images"] snapshotter`
+    ///
+    /// `discard_unpacked_layers` is read from the same tables.
     public static func fromConfig(_ text: String) throws(Failure) -> ConfigAnswer {
         let toml: TOMLReader
         do {
@@ -171,15 +175,27 @@ public enum NodeSnapshotter {
         case 3, 4: candidates = [v3]
         default: throw Failure("version \(version) is not one this tool reads (1 to 4)")
         }
+        var answer = ConfigAnswer(name: containerdDefault, version: version, source: "")
         for path in candidates {
             switch toml.values[path] {
             case nil: continue
             case .string(let name) where name.isEmpty: continue
-            case .string(let name): return ConfigAnswer(name: name, version: version, source: "")
+            case .string(let name): answer.name = name
             default: throw Failure("\(path.dropLast().map(tableComponent).joined(separator: ".")) snapshotter is not a string")
             }
+            break
         }
-        return ConfigAnswer(name: containerdDefault, version: version, source: "")
+        // discard_unpacked_layers sits beside snapshotter in each version's table.
+        for path in candidates {
+            switch toml.values[path.dropLast() + ["discard_unpacked_layers"]] {
+            case nil: continue
+            case .boolean(let discard): answer.discardUnpackedLayers = discard
+            default:
+                throw Failure("\(path.dropLast().map(tableComponent).joined(separator: ".")) discard_unpacked_layers is not a boolean")
+            }
+            break
+        }
+        return answer
     }
 
     private static func tableComponent(_ key: String) -> String {

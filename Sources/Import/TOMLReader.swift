@@ -8,7 +8,8 @@ struct TOMLReader {
     enum Value: Equatable {
         case string(String)
         case integer(Int)
-        /// A float, boolean, date or array: present, not kept.
+        case boolean(Bool)
+        /// A float, date or array: present, not kept.
         case other
     }
 
@@ -103,8 +104,10 @@ struct TOMLReader {
             let token = String(decoding: bytes[start..<position], as: UTF8.self)
             if let integer = Self.integer(token) {
                 store(.integer(integer), at: path)
-            } else if ["true", "false", "inf", "nan"].contains(token) || token.first.map({ $0.isNumber || $0 == "+" || $0 == "-" }) == true {
-                store(.other, at: path)  // float, boolean, date, inf, nan
+            } else if token == "true" || token == "false" {
+                store(.boolean(token == "true"), at: path)
+            } else if ["inf", "nan"].contains(token) || token.first.map({ $0.isNumber || $0 == "+" || $0 == "-" }) == true {
+                store(.other, at: path)  // float, date, inf, nan
             } else {
                 throw error("\"\(token)\" is not a TOML value")
             }

@@ -71,6 +71,7 @@ struct UnpackPhase: Sendable {
                     try apply(layer, of: image, into: target, from: blobs[layer.digest], expecting: expected[position])
                 } else {
                     _ = try await content.value  // Diff.Apply reads the blob from the content store
+                    try await storeForDiffApply(layer, from: blobs[layer.digest])
                     try await applyWithContainerd(layer, of: image, into: mounts, expecting: expected[position])
                 }
             } catch {
@@ -115,6 +116,19 @@ struct UnpackPhase: Sendable {
         } catch let error as RPCError where error.code == .notFound {
             return false
         }
+    }
+
+    /// A layer blob the content phase did not store (`discard_unpacked_layers`), written for
+    /// `Diff.Apply` to read: unlabelled, held by the lease alone, so GC removes it afterwards.
+    private func storeForDiffApply(_ layer: VerifiedLayer, from blob: ContentPhase.Blob?) async throws {
+        do {
+            _ = try await session.containerd.content.info(.with { $0.digest = layer.digest.description }, metadata: session.leased)
+            return
+        } catch let error as RPCError where error.code == .notFound {}
+        guard let blob else { return }
+        do {
+            try await session.writer.write(file: blob.spooled, size: blob.size, digest: layer.digest, labels: [:])
+        } catch let error as RPCError where error.code == .alreadyExists {}
     }
 
     /// containerd's `Diff.Apply` (for mounts our applier does not write into): containerd reads

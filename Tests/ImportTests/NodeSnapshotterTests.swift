@@ -169,6 +169,28 @@ import TestSupport
                       snapshotter = 'overlayfs'
             """
         #expect(try read(config) == ("native", 3))
+        #expect(try NodeSnapshotter.fromConfig(config).discardUnpackedLayers)
+    }
+
+    /// CRI's `discard_unpacked_layers`, read where each version keeps it (beside the snapshotter).
+    @Test func discardUnpackedLayersInEveryVersion() throws {
+        #expect(try NodeSnapshotter.fromConfig(Self.kindConfig(snapshotter: "overlayfs")).discardUnpackedLayers)
+        let kindWithout = Self.kindConfig(snapshotter: "overlayfs").replacingOccurrences(
+            of: "  discard_unpacked_layers = true\n", with: "")
+        #expect(try !NodeSnapshotter.fromConfig(kindWithout).discardUnpackedLayers)
+        #expect(try NodeSnapshotter.fromConfig("[plugins.cri.containerd]\ndiscard_unpacked_layers = true\n").discardUnpackedLayers)
+        #expect(
+            try NodeSnapshotter.fromConfig(
+                "version = 3\n[plugins.'io.containerd.cri.v1.images']\ndiscard_unpacked_layers = true\n"
+            ).discardUnpackedLayers)
+        #expect(
+            try !NodeSnapshotter.fromConfig(
+                "version = 3\n[plugins.'io.containerd.cri.v1.runtime']\ndiscard_unpacked_layers = true\n"
+            ).discardUnpackedLayers)
+        #expect(throws: NodeSnapshotter.Failure.self) {
+            try NodeSnapshotter.fromConfig("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\ndiscard_unpacked_layers = \"yes\"\n")
+        }
+        #expect(try !NodeSnapshotter.fromConfig("version = 2\n").discardUnpackedLayers)
     }
 
     /// What `containerd config dump` prints on 2.3 (version 4: the CRI images table is
