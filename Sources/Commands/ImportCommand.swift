@@ -129,7 +129,7 @@ public struct ImportCommand: ParsableCommand {
                 }
             }
             writeStandardError(
-                "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present; "
+                "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present; \(summary.layersDecoded) layer(s) decompressed; "
                     + (summary.layerBlobsKept ? "" : "layer blobs not kept (discard_unpacked_layers); ")
                     + summary.phases.map { "\($0.phase) \(formatSeconds($0.seconds))" }.joined(separator: ", ") + "\n")
         case .success(.refused(let report)):
@@ -237,6 +237,7 @@ struct ImportJSON: Encodable {
     var images: [Image] = []
     var blobsStored: Int?
     var blobsPresent: Int?
+    var layersDecoded: Int?
     var layerBlobsKept: Bool?
     var phases: [PhaseTime]?
     var notes: [String]?
@@ -257,6 +258,7 @@ struct ImportJSON: Encodable {
             }
             blobsStored = summary.blobsStored
             blobsPresent = summary.blobsPresent
+            layersDecoded = summary.layersDecoded
             layerBlobsKept = summary.layerBlobsKept
             phases = summary.phases
             notes = summary.notes

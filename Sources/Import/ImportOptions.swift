@@ -65,6 +65,8 @@ public struct ImportSummary: Sendable {
     public var images: [ImportedImage]
     public var blobsStored: Int
     public var blobsPresent: Int
+    /// Layers decompressed (to be applied, or checked); the others the node already knew.
+    public var layersDecoded = 0
     /// False under `discard_unpacked_layers`: no layer blob was kept.
     public var layerBlobsKept = true
     /// Wall time of each phase, in the order they started (phases may overlap).

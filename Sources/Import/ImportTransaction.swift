@@ -130,7 +130,7 @@ struct ImportTransaction: @unchecked Sendable {
         phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: recordsStart)))
         let summary = ImportSummary(
             images: imported, blobsStored: stored.stored.count, blobsPresent: stored.present.count,
-            layerBlobsKept: keepLayers, phases: phases)
+            layersDecoded: facts.decoded, layerBlobsKept: keepLayers, phases: phases)
         return (summary, verdict)
     }
 

@@ -41,8 +41,15 @@ struct UnpackPhase: Sendable {
         for (position, layer) in image.layers.enumerated() {
             progress?(.unpacking(image: image.label, layer: position + 1, of: image.layers.count))
             let chain = chains[position]
-            if try await isCommitted(chain) {
+            if let labels = try await committedLabels(chain) {
                 try await session.hold(chain.description, type: "snapshots/\(snapshotter)")
+                // Known to decompress to its diff_id: no second decoding (else it is decoded
+                // from the spool before the verdict).
+                if try await isKnown(layer, diffID: expected[position], snapshotLabels: labels) {
+                    facts.record(
+                        LayerFacts(diffID: expected[position], uncompressedSize: 0, entryCount: 0), for: layer.path,
+                        decoded: false)
+                }
                 reused += 1
                 continue
             }
@@ -88,6 +95,7 @@ struct UnpackPhase: Sendable {
                         $0.snapshotter = snapshotter
                         $0.name = chain.description
                         $0.key = key
+                        $0.labels = [Self.blobLabel: layer.digest.description]
                     }, metadata: session.leased)
                 unpacked += 1
             } catch let error as RPCError where error.code == .alreadyExists {
@@ -104,7 +112,12 @@ struct UnpackPhase: Sendable {
         return (unpacked, reused)
     }
 
-    private func isCommitted(_ chain: Digest) async throws -> Bool {
+    /// On a snapshot this tool committed: the layer blob it checked against the diff_id before
+    /// it committed the snapshot.
+    static let blobLabel = "kind-node-import.io/blob"
+
+    /// The labels of the committed snapshot `chain`; nil when there is none.
+    private func committedLabels(_ chain: Digest) async throws -> [String: String]? {
         do {
             let info = try await session.containerd.snapshots.stat(
                 .with {
@@ -112,7 +125,22 @@ struct UnpackPhase: Sendable {
                     $0.key = chain.description
                 }, metadata: session.leased
             ).info
-            return info.kind == .committed
+            return info.kind == .committed ? info.labels : nil
+        } catch let error as RPCError where error.code == .notFound {
+            return nil
+        }
+    }
+
+    /// Whether the node already knows that `layer`'s blob decompresses to `diffID`: the chain's
+    /// snapshot was committed by this tool from that very blob, or containerd holds the blob
+    /// with that `containerd.io/uncompressed` label (set by whoever unpacked it, after the check).
+    private func isKnown(_ layer: VerifiedLayer, diffID: Digest, snapshotLabels: [String: String]) async throws -> Bool {
+        if snapshotLabels[Self.blobLabel] == layer.digest.description { return true }
+        do {
+            let info = try await session.containerd.content.info(
+                .with { $0.digest = layer.digest.description }, metadata: session.leased
+            ).info
+            return info.labels["containerd.io/uncompressed"] == diffID.description
         } catch let error as RPCError where error.code == .notFound {
             return false
         }
@@ -207,11 +235,19 @@ struct LayerRefused: Error {}
 /// What decoding each pending layer found, by its path in the archive, for the verdict. Filled
 /// by the unpack and by the inspection of the layers it did not apply.
 final class LayerFactsBook: Sendable {
-    private let facts = Mutex<[String: LayerFacts]>([:])
+    private let facts = Mutex<(all: [String: LayerFacts], decoded: Int)>(([:], 0))
 
-    func record(_ found: LayerFacts, for path: String) { facts.withLock { $0[path] = found } }
+    /// `decoded: false` for a layer the node already knew (no decoding).
+    func record(_ found: LayerFacts, for path: String, decoded: Bool = true) {
+        facts.withLock {
+            $0.all[path] = found
+            if decoded { $0.decoded += 1 }
+        }
+    }
 
-    var all: [String: LayerFacts] { facts.withLock { $0 } }
+    var all: [String: LayerFacts] { facts.withLock { $0.all } }
+    /// How many layers were decompressed (applied or inspected).
+    var decoded: Int { facts.withLock { $0.decoded } }
 }
 
 /// `verify`'s check of each layer entry (`LayerScan`), made before the applier sees the entry:

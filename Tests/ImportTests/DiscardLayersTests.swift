@@ -52,6 +52,7 @@ import TestSupport
         let again = try containerd.importArchive(archive, ["--discard-layers"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdoutText.contains("unpacked=0"), "\(again.stdoutText)")
+        #expect(again.stderr.contains("0 layer(s) decompressed"), "\(again.stderr)")
         #expect(try containerd.contentDigests().isDisjoint(with: layers))
         #expect(try containerd.leases().isEmpty)
     }

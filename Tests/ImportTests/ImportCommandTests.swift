@@ -112,6 +112,22 @@ import TestSupport
         #expect(again.status == 0)
         #expect(again.stdoutText.contains("layers unpacked=0 reused=4"))
         #expect(again.stderr.contains("0 blobs stored"))
+        // Each snapshot names the blob it was checked against: nothing is decompressed again.
+        #expect(again.stderr.contains("0 layer(s) decompressed"), "\(again.stderr)")
+    }
+
+    /// Snapshots ctr committed carry no label of ours, but the layer blobs ctr stored carry
+    /// `containerd.io/uncompressed`: a load over them decompresses nothing either. A blob
+    /// that is not the one checked is decompressed and refused (LayerDecodingTests).
+    @Test func chainsCtrCommittedAreKnownByTheirBlobs() throws {
+        let containerd = try PrivateContainerd()
+        let archive = try Fixtures.path("real/oci-zstd.tar")
+        _ = try containerd.ctr(["images", "import", "--snapshotter=overlayfs", archive])
+        let result = try containerd.importArchive(archive)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutText.contains("unpacked=0"), "\(result.stdoutText)")
+        #expect(result.stderr.contains("0 layer(s) decompressed"), "\(result.stderr)")
+        #expect(try containerd.runImage("docker.io/kni/sample:zstd") == "hello from kind-node-import\n")
     }
 
     @Test func digestsFlagAddsCtrStyleNames() throws {
