@@ -96,9 +96,11 @@ import TestSupport
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(nativeSnapshots.count == 4 && overlaySnapshots.isEmpty)
         let ran = try await offPool { [containerd = Handed(value: containerd)] in
-            try containerd.value.runImage("docker.io/kni/sample:zstd")
+            try containerd.value.runImage("docker.io/kni/sample:zstd", snapshotter: "native")
         }
         #expect(ran == "hello from kind-node-import\n")
+        // The config is kind's: discard_unpacked_layers, so no layer blob was kept.
+        #expect(imported.stderr.contains("layer blobs not kept"), "\(imported.stderr)")
 
         // zfs is disabled in the private containerd: not loaded.
         let zfs = try config(naming: "zfs", in: temp)

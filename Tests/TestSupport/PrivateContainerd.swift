@@ -117,9 +117,12 @@ public final class PrivateContainerd {
     /// What the image prints when run (its Cmd cats /etc/hello.txt). A second run when the
     /// first printed nothing: under heavy load ctr 1.6's `run --rm` was seen (once in many runs)
     /// to lose the output of a process that exits at once.
-    public func runImage(_ name: String) throws -> String {
-        let output = try ctr(["run", "--rm", name, "kni-test-\(UUID().uuidString.prefix(8))"]).stdoutText
+    /// `snapshotter`: where the image must be unpacked already (kind's config discards the layer
+    /// blobs, so ctr could not unpack it anywhere else).
+    public func runImage(_ name: String, snapshotter: String = "overlayfs") throws -> String {
+        let command = ["run", "--rm", "--snapshotter", snapshotter, name]
+        let output = try ctr(command + ["kni-test-\(UUID().uuidString.prefix(8))"]).stdoutText
         if !output.isEmpty { return output }
-        return try ctr(["run", "--rm", name, "kni-test-\(UUID().uuidString.prefix(8))"]).stdoutText
+        return try ctr(command + ["kni-test-\(UUID().uuidString.prefix(8))"]).stdoutText
     }
 }
