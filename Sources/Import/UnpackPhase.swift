@@ -3,6 +3,7 @@ import Core
 import GRPCCore
 import LayerApplier
 import OCI
+import POSIX
 import Synchronization
 import Tar
 import Verification
@@ -56,15 +57,7 @@ struct UnpackPhase: Sendable {
             let key = "extract-\(UInt64.random(in: 0...UInt64.max))-\(chain.hex)"
             let mounts: [Containerd_Types_Mount]
             do {
-                mounts = try await session.containerd.snapshots.prepare(
-                    .with {
-                        $0.snapshotter = snapshotter
-                        $0.key = key
-                        $0.parent = position > 0 ? chains[position - 1].description : ""
-                        // containerd refuses the Prepare (AlreadyExists) once this chain is committed.
-                        $0.labels = ["containerd.io/snapshot.ref": chain.description]
-                    }, metadata: session.leased
-                ).mounts
+                mounts = try await prepare(key: key, parent: position > 0 ? chains[position - 1].description : "", chain: chain)
             } catch let error as RPCError where error.code == .alreadyExists {
                 // Another import committed this chain since the Stat above: use theirs.
                 try await session.hold(chain.description, type: "snapshots/\(snapshotter)")
@@ -110,6 +103,55 @@ struct UnpackPhase: Sendable {
             }
         }
         return (unpacked, reused)
+    }
+
+    /// `Snapshots.Prepare` of `key` above `parent`.
+    ///
+    /// containerd killed in the middle of an overlayfs Prepare can leave the directory of the
+    /// snapshot id it was creating on disk, never recorded (the id sequence rolled back with the
+    /// transaction). Every later Prepare then picks that same id and fails with "failed to
+    /// rename: rename <root>/snapshots/new-<n> <root>/snapshots/<id>: file exists" until a GC
+    /// cleans the snapshotter, and containerd 1.6 offers no Cleanup call. Such a directory is
+    /// no snapshot's (ids only grow), so it is removed and the Prepare tried once more.
+    private func prepare(key: String, parent: String, chain: Digest) async throws -> [Containerd_Types_Mount] {
+        func attempt() async throws -> [Containerd_Types_Mount] {
+            try await session.containerd.snapshots.prepare(
+                .with {
+                    $0.snapshotter = snapshotter
+                    $0.key = key
+                    $0.parent = parent
+                    // containerd refuses the Prepare (AlreadyExists) once this chain is committed.
+                    $0.labels = ["containerd.io/snapshot.ref": chain.description]
+                }, metadata: session.leased
+            ).mounts
+        }
+        do {
+            return try await attempt()
+        } catch let error as RPCError {
+            guard let orphan = Self.unrecordedSnapshotDirectory(in: error.message) else { throw error }
+            try FileSystem.removeTree(orphan)
+            return try await attempt()
+        }
+    }
+
+    /// The directory an overlayfs Prepare found in its way, from its error message; nil for any
+    /// other error, or when the paths are not `<dir>/snapshots/new-<n>` → `<dir>/snapshots/<digits>`.
+    static func unrecordedSnapshotDirectory(in message: String) -> String? {
+        guard let start = message.ranges(of: "failed to rename: rename ").last,
+            let end = message[start.upperBound...].firstRange(of: ": file exists")
+        else { return nil }
+        let paths = message[start.upperBound..<end.lowerBound].split(separator: " ").map(String.init)
+        guard paths.count == 2 else { return nil }
+        func split(_ path: String) -> (parent: Substring, name: Substring)? {
+            guard let slash = path.lastIndex(of: "/") else { return nil }
+            return (path[..<slash], path[path.index(after: slash)...])
+        }
+        guard let source = split(paths[0]), let target = split(paths[1]), source.parent == target.parent,
+            source.parent.hasSuffix("/snapshots"), source.parent.hasPrefix("/"), !source.parent.contains("/../"),
+            source.name.hasPrefix("new-"), !target.name.isEmpty, target.name.allSatisfy(\.isASCII),
+            target.name.allSatisfy(\.isNumber)
+        else { return nil }
+        return paths[1]
     }
 
     /// On a snapshot this tool committed: the layer blob it checked against the diff_id before

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 
+@testable import Import
+
 /// Faults a node really meets, against a real containerd (docs/reliability.md). After each: the
 /// exit code names the cause, no new image record, the tag's earlier target unchanged, the spool
 /// removed, the import's lease gone or expiring, and a plain rerun succeeds and the image runs.
@@ -132,5 +134,28 @@ struct FaultTests {
             #expect(try containerd.runImage(name) == "hello from kind-node-import\n", "\(name)")
         }
         #expect(try containerd.leases().isEmpty)
+    }
+
+    /// containerd killed in the middle of an overlayfs Prepare can leave the directory of its
+    /// next snapshot id on disk, unrecorded: every later Prepare picks that id and fails
+    /// ("failed to rename … file exists"). Made here by hand (a fresh containerd's first snapshot
+    /// gets id 1): the import removes that directory and succeeds.
+    @Test func aSnapshotDirectoryACrashLeftIsRemoved() throws {
+        let containerd = try PrivateContainerd()
+        let orphan = containerd.directory + "/root/io.containerd.snapshotter.v1.overlayfs/snapshots/1"
+        try FileManager.default.createDirectory(atPath: orphan + "/fs", withIntermediateDirectories: true)
+        let result = try containerd.importArchive(try Fixtures.path("real/oci-gzip.tar"))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try containerd.runImage("docker.io/kni/sample:gzip") == "hello from kind-node-import\n")
+    }
+
+    @Test func onlyAnOverlayfsRenameClashNamesADirectory() {
+        let root = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
+        #expect(
+            UnpackPhase.unrecordedSnapshotDirectory(in: "failed to rename: rename \(root)/new-1883077021 \(root)/2: file exists") == "\(root)/2")
+        #expect(UnpackPhase.unrecordedSnapshotDirectory(in: "failed to rename: rename \(root)/new-1 \(root)/x2: file exists") == nil)
+        #expect(UnpackPhase.unrecordedSnapshotDirectory(in: "failed to rename: rename /a/new-1 /b/2: file exists") == nil)
+        #expect(UnpackPhase.unrecordedSnapshotDirectory(in: "failed to rename: rename \(root)/1 \(root)/2: file exists") == nil)
+        #expect(UnpackPhase.unrecordedSnapshotDirectory(in: "snapshot already exists") == nil)
     }
 }
