@@ -96,7 +96,8 @@ struct ImportTransaction: @unchecked Sendable {
         // Layers not applied here (reused chains, Diff.Apply) are decoded from the spool too.
         var failure = await others.value
         if failure == nil {
-            failure = await inspect(verified.contents.pendingLayers.filter { facts.all[$0] == nil }, into: facts).value
+            let decoded = facts.all
+            failure = await inspect(verified.contents.pendingLayers.filter { decoded[$0] == nil }, into: facts).value
         }
         let verdict = verifier.verdict(verified, layers: facts.all)
         guard verdict.consistent, failure == nil else {
