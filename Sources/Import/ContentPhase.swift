@@ -3,10 +3,10 @@ import Core
 import GRPCCore
 import Verification
 
-/// Every blob into containerd's content store: stored while the layers are unpacked (two Write
-/// streams at a time: containerd hashes each on one goroutine), or, when already there, held
-/// by the import's lease. Nothing points at them until the verdict: only then do they get
-/// their GC labels (`label`), and only then are the records written.
+/// Every blob into containerd's content store: sent while the layers are unpacked (two Write
+/// streams at a time: containerd hashes each on one goroutine) and held there uncommitted
+/// (`HeldIngest`), or, when already there, held by the import's lease. Only the verdict commits
+/// them (`commit`), each with its GC labels; only then are the records written.
 @available(macOS 15.0, *)
 struct ContentPhase: Sendable {
     /// A blob to store: its size and spooled copy.
@@ -15,28 +15,35 @@ struct ContentPhase: Sendable {
         var spooled: String
     }
 
-    /// What `store` did: how many blobs it stored, and the labels of those that were there.
+    /// What `store` did: the blobs it holds uncommitted, and the labels of those that were there.
     struct Stored: Sendable {
-        var stored: Set<Digest> = []
+        var held: [Digest: HeldIngest] = [:]
         var present: [Digest: [String: String]] = [:]
+        var seconds = 0.0
+    }
+
+    /// What `commit` did.
+    struct Committed: Sendable {
+        /// Blobs this import committed.
+        var stored = 0
+        /// Blobs that were there (or that another import committed first), labelled.
+        var present = 0
         var seconds = 0.0
     }
 
     let session: ImportSession
     var progress: (@Sendable (ImportProgress) -> Void)?
 
-    /// Stores `blobs` without labels under the import's lease; those `earlyUploads` stored while
-    /// the archive was read are not written again, and those already there are held.
+    /// Sends `blobs` under the import's lease, uncommitted; those `earlyUploads` sent while the
+    /// archive was read are not sent again, and those already there are held.
     func store(_ blobs: [Digest: Blob], earlyUploads: EarlyUploader?) async throws -> Stored {
         await Failpoint.content.reached()
         var result = Stored()
-        let storedEarly = await earlyUploads?.finish() ?? []
+        result.held = await earlyUploads?.finish() ?? [:]
         var missing: [(Digest, Blob)] = []
-        func report() { progress?(.stored(result.stored.count + result.present.count, of: blobs.count)) }
-        for (digest, blob) in blobs.sorted(by: { $0.key < $1.key }) {
-            if storedEarly.contains(digest) {
-                result.stored.insert(digest)
-            } else if let info = try await existingInfo(digest) {
+        func report() { progress?(.stored(result.held.count + result.present.count, of: blobs.count)) }
+        for (digest, blob) in blobs.sorted(by: { $0.key < $1.key }) where result.held[digest] == nil {
+            if let info = try await existingInfo(digest) {
                 try await session.hold(digest.description, type: "content")
                 result.present[digest] = info.labels
             } else {
@@ -44,44 +51,72 @@ struct ContentPhase: Sendable {
             }
             report()
         }
-        let writer = session.writer
-        try await withThrowingTaskGroup(of: (Digest, [String: String]?).self) { group in
+        let session = session
+        try await withThrowingTaskGroup(of: (Digest, HeldIngest?, [String: String]?).self) { group in
             var next = missing.makeIterator()
-            func start(_ digest: Digest, _ blob: Blob) {
+            func start(_ digest: Digest, _ blob: Blob) throws {
+                try Task.checkCancellation()
+                let ingest = try session.ingests.start(session.writer, file: blob.spooled, size: blob.size, digest: digest)
                 group.addTask {
                     do {
-                        try await writer.write(file: blob.spooled, size: blob.size, digest: digest, labels: [:])
-                        return (digest, nil)
+                        try await ingest.sent()
+                        return (digest, ingest, nil)
                     } catch let error as RPCError where error.code == .alreadyExists {
                         // Another import stored it meanwhile: hold theirs.
+                        await session.ingests.drop(ingest, session)
                         guard let info = try await existingInfo(digest) else { throw error }
                         try await session.hold(digest.description, type: "content")
-                        return (digest, info.labels)
+                        return (digest, nil, info.labels)
                     }
                 }
             }
             for _ in 0..<ContentWriter.streams {
-                if let (digest, blob) = next.next() { start(digest, blob) }
+                if let (digest, blob) = next.next() { try start(digest, blob) }
             }
-            while let (digest, labels) = try await group.next() {
-                if let labels { result.present[digest] = labels } else { result.stored.insert(digest) }
+            while let (digest, ingest, labels) = try await group.next() {
+                if let ingest { result.held[digest] = ingest }
+                if let labels { result.present[digest] = labels }
                 report()
-                if let (digest, blob) = next.next() { start(digest, blob) }
+                if let (digest, blob) = next.next() { try start(digest, blob) }
             }
         }
         return result
     }
 
-    /// Gives the stored blobs the GC labels the verdict's images need (`Content.Update` of just
-    /// the labels each one lacks).
-    func label(_ stored: Stored, with labels: [Digest: [String: String]]) async throws {
-        for (digest, wanted) in labels.sorted(by: { $0.key < $1.key }) {
-            if stored.stored.contains(digest) {
-                try await label(digest, missing: wanted)
-            } else if let existing = stored.present[digest] {
-                try await label(digest, missing: wanted.filter { existing[$0.key] != $0.value })
+    /// After the verdict: commits every held blob with the GC labels the verdict's images need,
+    /// and gives those that were there the labels they lack (`Content.Update` of just those).
+    func commit(_ stored: Stored, labels: [Digest: [String: String]]) async throws -> Committed {
+        let start = MonotonicClock.nanoseconds()
+        var result = Committed()
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for (digest, ingest) in stored.held {
+                let wanted = labels[digest] ?? [:]
+                group.addTask {
+                    do {
+                        try await ingest.commit(labels: wanted)
+                        return true
+                    } catch let error as RPCError where error.code == .alreadyExists {
+                        // Another import committed it first: hold theirs and label it.
+                        guard let info = try await existingInfo(digest) else { throw error }
+                        try await session.hold(digest.description, type: "content")
+                        try await label(digest, missing: wanted.filter { info.labels[$0.key] != $0.value })
+                        return false
+                    }
+                }
+            }
+            for (digest, existing) in stored.present {
+                let wanted = labels[digest] ?? [:]
+                group.addTask {
+                    try await label(digest, missing: wanted.filter { existing[$0.key] != $0.value })
+                    return false
+                }
+            }
+            for try await committed in group {
+                if committed { result.stored += 1 } else { result.present += 1 }
             }
         }
+        result.seconds = MonotonicClock.seconds(since: start)
+        return result
     }
 
     /// Sets `missing` labels on a stored blob (`Content.Update` with a mask of just those keys).

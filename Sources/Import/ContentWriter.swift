@@ -21,6 +21,9 @@ import Foundation
 /// SETTINGS frames in 30 s (a DoS heuristic), so a 130 MB blob broke off at 80–100 MB. With the
 /// window kept full, the estimate reaches its limit within a few round trips and the PINGs stop.
 ///
+/// The COMMIT may wait (`IngestEnding`): the stream then stays open once every WRITE is
+/// answered, until the import decides to commit or to abort (`HeldIngest`).
+///
 /// A stream that breaks anyway is resumed: ingests are keyed by `ref`, so a new stream on a new
 /// connection continues at the offset containerd reports.
 @available(macOS 15.0, *)
@@ -39,15 +42,27 @@ struct ContentWriter {
     /// Attempts without progress before giving up.
     static let maxStalledAttempts = 4
 
+    /// A fresh ingest name for a blob.
+    static func ref(for digest: Digest) -> String {
+        "kind-node-import-\(digest.hex)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Writes and commits a blob at once.
     func write(file: String, size: Int64, digest: Digest, labels: [String: String]) async throws {
-        let ref = "kind-node-import-\(digest.hex)-\(UInt32.random(in: 0...UInt32.max))"
+        try await write(file: file, size: size, digest: digest, ref: Self.ref(for: digest), ending: IngestEnding(.commit(labels)))
+    }
+
+    /// Writes a blob into the ingest `ref`; once containerd has answered every WRITE, marks
+    /// `ending` sent and ends the stream as `ending` decides. An abort decided meanwhile stops
+    /// the WRITEs.
+    func write(file: String, size: Int64, digest: Digest, ref: String, ending: IngestEnding) async throws {
         var stalled = 0
         var acknowledged: Int64 = -1
         while true {
             let progress = Progress()
             do {
                 try await ContainerdConnection.withConnection(socket: socket, namespace: namespace) { containerd in
-                    try await attempt(file: file, size: size, digest: digest, labels: labels, ref: ref, progress: progress, containerd)
+                    try await attempt(file: file, size: size, digest: digest, ending: ending, ref: ref, progress: progress, containerd)
                 }
                 return
             } catch let error as RPCError where error.code == .unavailable && progress.resumedAt < size {
@@ -60,7 +75,7 @@ struct ContentWriter {
 
     /// One stream: STAT, then every WRITE and the COMMIT; responses are read concurrently.
     private func attempt(
-        file: String, size: Int64, digest: Digest, labels: [String: String], ref: String, progress: Progress,
+        file: String, size: Int64, digest: Digest, ending: IngestEnding, ref: String, progress: Progress,
         _ containerd: ContainerdConnection
     ) async throws {
         // Each answer from containerd, in order: the STAT's offset, then one per WRITE.
@@ -87,6 +102,7 @@ struct ContentWriter {
                 let input = try InputFile(path: file)
                 try input.seek(to: offset)
                 while true {
+                    if case .abort = ending.decision { return }
                     // Read straight into the message's bytes (the request keeps them while in flight).
                     var chunk = Data(count: Self.chunk)
                     let count = try chunk.withUnsafeMutableBytes { try input.read(into: $0) }
@@ -102,6 +118,13 @@ struct ContentWriter {
                     offset += Int64(count)
                     unanswered += 1
                 }
+                // Every WRITE answered: containerd holds the whole blob.
+                while unanswered > 0 {
+                    guard await iterator.next() != nil else { return }
+                    unanswered -= 1
+                }
+                ending.markSent(.success(()))
+                guard case .commit(let labels) = await ending.decided() else { return }
                 var commit = request(.commit, at: offset)
                 commit.labels = labels
                 try await writer.write(commit)

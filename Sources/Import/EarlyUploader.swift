@@ -3,20 +3,18 @@ import Core
 import GRPCCore
 import Verification
 
-/// Stores blobs in containerd while the rest of the archive is still being read and verified:
+/// Sends blobs to containerd while the rest of the archive is still being read and verified:
 /// those of an OCI layout (`blobs/sha256/<hex>`) and docker-save's layer tars and `<hex>.json`
-/// configs, so containerd's hashing and writing overlaps our
-/// reading. Everything goes in under the import's lease and without labels; nothing points at
-/// it yet. If the archive then proves inconsistent, deleting the lease lets GC remove it; if
-/// containerd refuses a blob (its digest differs from its name), the verifier reports the same
-/// problem and the import is refused anyway. The import's content phase only labels what was
-/// stored here and stores anything that did not make it.
+/// configs, so containerd's hashing and writing overlaps our reading. Each stays an uncommitted
+/// ingest under the import's lease (`HeldIngest`) until the verdict commits it; if containerd
+/// refuses a blob (its digest differs from its name), the verifier reports the same problem and
+/// the import is refused anyway. The content phase sends whatever did not make it here.
 @available(macOS 15.0, *)
 final class EarlyUploader: @unchecked Sendable {
     private typealias Item = (digest: Digest, file: String, size: Int64)
     private let queue: AsyncStream<Item>
     private let sender: AsyncStream<Item>.Continuation
-    private var task: Task<Set<Digest>, Never>?
+    private var task: Task<[Digest: HeldIngest], Never>?
 
     init(session: ImportSession) {
         (queue, sender) = AsyncStream.makeStream(of: Item.self)
@@ -25,15 +23,16 @@ final class EarlyUploader: @unchecked Sendable {
         let containerd = session.containerd
         let metadata = session.leased
         task = Task {
-            // `ContentWriter.streams` at a time.
-            await withTaskGroup(of: Digest?.self) { group in
-                var stored: Set<Digest> = []
+            // `ContentWriter.streams` sending at a time; a stream whose bytes are all in waits
+            // for the verdict without holding a slot.
+            await withTaskGroup(of: HeldIngest?.self) { group in
+                var held: [Digest: HeldIngest] = [:]
                 var running = 0
                 for await item in queue {
                     if Task.isCancelled { break }
                     if running == ContentWriter.streams, let done = await group.next() {
                         running -= 1
-                        if let done { stored.insert(done) }
+                        if let done { held[done.digest] = done }
                     }
                     running += 1
                     group.addTask {
@@ -43,19 +42,22 @@ final class EarlyUploader: @unchecked Sendable {
                         {
                             return nil
                         }
+                        guard let ingest = try? session.ingests.start(writer, file: item.file, size: item.size, digest: item.digest)
+                        else { return nil }
                         do {
-                            try await writer.write(file: item.file, size: item.size, digest: item.digest, labels: [:])
-                            return item.digest
+                            try await ingest.sent()
+                            return ingest
                         } catch {
                             // Left to the content phase (or to the verifier's report, when the blob is bad).
+                            await session.ingests.drop(ingest, session)
                             return nil
                         }
                     }
                 }
                 for await done in group {
-                    if let done { stored.insert(done) }
+                    if let done { held[done.digest] = done }
                 }
-                return stored
+                return held
             }
         }
     }
@@ -73,13 +75,13 @@ final class EarlyUploader: @unchecked Sendable {
         if dockerSaveLayer || dockerSaveConfig { sender.yield((record.digest, spooled, record.size)) }
     }
 
-    /// Waits for the queued blobs; returns the digests this uploader stored.
-    func finish() async -> Set<Digest> {
+    /// Waits for the queued blobs; returns those this uploader holds, uncommitted.
+    func finish() async -> [Digest: HeldIngest] {
         sender.finish()
-        return await task?.value ?? []
+        return await task?.value ?? [:]
     }
 
-    /// Stops after the blob being written.
+    /// Stops after the blob being sent (the import aborts what is held).
     func cancel() async {
         sender.finish()
         task?.cancel()

@@ -15,7 +15,9 @@ enum Failpoint: String, Sendable {
     case content
     /// The first layer's snapshot is prepared and about to be written.
     case unpack
-    /// Everything is stored and unpacked; the image records are about to be written.
+    /// Every layer is decoded, the blobs sent and not committed; the verdict is next.
+    case verdict
+    /// Everything is committed; the image records are about to be written.
     case records
 
     func reached() async {

@@ -11,6 +11,8 @@ struct ImportSession: Sendable {
     let containerd: ContainerdConnection
     let socket: String
     let lease: String
+    /// The blobs this import holds uncommitted until the verdict.
+    let ingests = IngestBook()
 
     var namespace: String { containerd.namespace }
     /// Headers of calls whose results the lease keeps.

@@ -1,4 +1,5 @@
 import Core
+import Synchronization
 import OCI
 import Verification
 
@@ -21,8 +22,8 @@ struct ImportTransaction: @unchecked Sendable {
     let spool: Spool
     let session: ImportSession
     var progress: (@Sendable (ImportProgress) -> Void)?
-    /// Stores the blobs that arrived while the archive was read; the content phase waits for it,
-    /// then labels what it stored (under the lease, without labels so far).
+    /// Sends the blobs that arrived while the archive was read; the content phase waits for it
+    /// and sends the rest; all stay uncommitted until the verdict.
     var earlyUploads: EarlyUploader?
 
     /// Decodes the pending layers (`LayerDecoding.deferred`) and makes the verdict from them.
@@ -58,12 +59,12 @@ struct ImportTransaction: @unchecked Sendable {
         // Content and snapshots are independent until the verdict: containerd hashes and
         // writes the blobs while this process decodes and unpacks the layers, and the pending
         // layers no image of this node needs are decoded on a thread of their own meanwhile.
-        // Only a layer left to containerd's Diff.Apply (which reads it from the content store)
-        // waits for the content.
+        // The blobs stay uncommitted ingests until the verdict; a snapshot is committed once
+        // its own layer matched its diff_id.
         let start = MonotonicClock.nanoseconds()
         let contentPhase = ContentPhase(session: session, progress: progress)
         let (allBlobs, early) = (blobs, earlyUploads)
-        let content = UnpackPhase.ContentTask {
+        let content = Task {
             var stored = try await contentPhase.store(allBlobs, earlyUploads: early)
             stored.seconds = MonotonicClock.seconds(since: start)
             return stored
@@ -71,6 +72,34 @@ struct ImportTransaction: @unchecked Sendable {
         let facts = LayerFactsBook()
         let unpackedPaths = Set(verified.images.flatMap { $0.layers.map(\.path) })
         let others = inspect(verified.contents.pendingLayers.filter { !unpackedPaths.contains($0) }, into: facts)
+        // The verdict, then the commits: once, at the end of the unpack or when a layer left to
+        // containerd's Diff.Apply needs its blob committed.
+        let transaction = self
+        let (documentLabels, snapshotter, session) = (labels, options.snapshotter, session)
+        let settlement = Settlement { () async throws -> (VerifiedArchive, ContentPhase.Stored, ContentPhase.Committed) in
+            var failure = await others.value
+            if failure == nil {
+                let decoded = facts.all
+                failure = await transaction.inspect(
+                    transaction.verified.contents.pendingLayers.filter { decoded[$0] == nil }, into: facts
+                ).value
+            }
+            await Failpoint.verdict.reached()
+            let verdict = transaction.verifier.verdict(transaction.verified, layers: facts.all)
+            guard verdict.consistent, failure == nil else {
+                await session.ingests.abortAll(session)
+                content.cancel()
+                _ = try? await content.value
+                if let failure { throw failure }
+                throw ArchiveRefused(verdict: verdict)
+            }
+            let stored = try await content.value
+            var labels = documentLabels
+            for image in verdict.images {
+                GCLabels.merge(&labels, GCLabels.unpacked(image, snapshotter: snapshotter, layers: keepLayers))
+            }
+            return (verdict, stored, try await contentPhase.commit(stored, labels: labels))
+        }
         let unpack = UnpackPhase(
             session: session, snapshotter: options.snapshotter, unpacker: options.unpacker, verifier: verifier,
             facts: facts, progress: progress)
@@ -79,7 +108,7 @@ struct ImportTransaction: @unchecked Sendable {
         var refused = false
         do {
             for (image, target) in zip(verified.images, targets) {
-                let (unpacked, reused) = try await unpack.unpack(image, blobs: spooled, content: content)
+                let (unpacked, reused) = try await unpack.unpack(image, blobs: spooled) { _ = try await settlement.value() }
                 imported.append(
                     ImportedImage(
                         names: ImageRecords.names(for: image, target: target.digest, digestNames: options.digestNames, date: date),
@@ -88,35 +117,21 @@ struct ImportTransaction: @unchecked Sendable {
         } catch is LayerRefused {
             refused = true
         } catch {
+            await session.ingests.abortAll(session)
             content.cancel()
             _ = try? await content.value
             _ = await others.value
             throw error
         }
-        // Layers not applied here (reused chains, Diff.Apply) are decoded from the spool too.
-        var failure = await others.value
-        if failure == nil {
-            let decoded = facts.all
-            failure = await inspect(verified.contents.pendingLayers.filter { decoded[$0] == nil }, into: facts).value
-        }
-        let verdict = verifier.verdict(verified, layers: facts.all)
-        guard verdict.consistent, failure == nil else {
-            content.cancel()
-            _ = try? await content.value
-            if let failure { throw failure }
-            throw ArchiveRefused(verdict: verdict)
-        }
+        let unpackSeconds = MonotonicClock.seconds(since: start)
+        // Layers not applied here (reused chains, Diff.Apply) are decoded from the spool first.
+        let (verdict, stored, committed) = try await settlement.value()
         if refused {
             throw ImportError.unsupported("a layer was refused while unpacking, but the archive verifies: report this as a bug")
         }
-        let unpackSeconds = MonotonicClock.seconds(since: start)
-        let stored = try await content.value
-        for image in verdict.images {
-            GCLabels.merge(&labels, GCLabels.unpacked(image, snapshotter: options.snapshotter, layers: keepLayers))
-        }
-        try await contentPhase.label(stored, with: labels)
         var phases = [
             PhaseTime(phase: "content", seconds: stored.seconds), PhaseTime(phase: "unpack", seconds: unpackSeconds),
+            PhaseTime(phase: "commit", seconds: committed.seconds),
         ]
         let recordsStart = MonotonicClock.nanoseconds()
         await Failpoint.records.reached()
@@ -130,7 +145,7 @@ struct ImportTransaction: @unchecked Sendable {
         }
         phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: recordsStart)))
         let summary = ImportSummary(
-            images: imported, blobsStored: stored.stored.count, blobsPresent: stored.present.count,
+            images: imported, blobsStored: committed.stored, blobsPresent: committed.present,
             layersDecoded: facts.decoded, layerBlobsKept: keepLayers, phases: phases)
         return (summary, verdict)
     }
@@ -182,5 +197,25 @@ struct ImportTransaction: @unchecked Sendable {
             }
         }
         return blobs
+    }
+}
+
+/// Something made once, by whichever caller asks first; the others wait for the same result.
+@available(macOS 15.0, *)
+final class Settlement<Value: Sendable>: Sendable {
+    private let body: @Sendable () async throws -> Value
+    private let task = Mutex<Task<Value, any Error>?>(nil)
+
+    init(_ body: @escaping @Sendable () async throws -> Value) { self.body = body }
+
+    func value() async throws -> Value {
+        let task = task.withLock { task in
+            if let task { return task }
+            let body = body
+            let started = Task { try await body() }
+            task = started
+            return started
+        }
+        return try await task.value
     }
 }

@@ -19,8 +19,9 @@ public enum ImportOutcome: Sendable {
     case refused(VerifiedArchive)
 }
 
-/// `kind-node-import import`: under a lease, verify while spooling (OCI blobs are stored as they
-/// arrive), then content, snapshots, and the image records last (docs/import-design.md).
+/// `kind-node-import import`: under a lease, verify while spooling (blobs are sent as they
+/// arrive and stay uncommitted), then content and snapshots, the verdict, the commits, and the
+/// image records last (docs/import-design.md).
 @available(macOS 15.0, *)
 public struct Importer: Sendable {
     public var options: ImportOptions
@@ -72,11 +73,14 @@ public struct Importer: Sendable {
             }
             spool.onFileSpooled = nil
 
-            /// Drops everything written so far: GC removes what only the lease held. The uploads
-            /// are stopped first (a blob committed after the lease is gone would stay), but the
-            /// lease is deleted even if one of them does not answer its cancellation.
+            /// Drops everything written so far: the uncommitted blobs are aborted at once, and GC
+            /// removes what only the lease held. The uploads are stopped first, but the lease is
+            /// deleted even if one of them does not answer its cancellation.
             @Sendable func abandon() async {
-                if let uploader { _ = await finishes(within: 10) { await uploader.cancel() } }
+                _ = await finishes(within: 10) {
+                    await session.ingests.abortAll(session)
+                    await uploader?.cancel()
+                }
                 if leased {
                     _ = try? await containerd.leases.delete(
                         .with {

@@ -25,16 +25,15 @@ struct UnpackPhase: Sendable {
     let facts: LayerFactsBook
     var progress: (@Sendable (ImportProgress) -> Void)?
 
-    /// The content phase, which a layer left to containerd's `Diff.Apply` waits for (it reads
-    /// the blob from the content store).
-    typealias ContentTask = Task<ContentPhase.Stored, any Error>
-
     /// Unpacks `image`; returns how many layers were unpacked and how many reused.
+    /// - Parameter settle: makes the verdict and commits the content (once, whoever asks
+    ///   first); a layer left to containerd's `Diff.Apply` needs it, as containerd reads the
+    ///   blob from the content store.
     /// - Throws: `LayerRefused` when a layer is not what the archive says (the verdict tells
     ///   what); other errors when something else failed.
-    func unpack(_ image: VerifiedImage, blobs: [Digest: ContentPhase.Blob], content: ContentTask)
-        async throws -> (unpacked: Int, reused: Int)
-    {
+    func unpack(
+        _ image: VerifiedImage, blobs: [Digest: ContentPhase.Blob], settle: @Sendable () async throws -> Void
+    ) async throws -> (unpacked: Int, reused: Int) {
         let expected = image.configDiffIDs
         let chains = chainIDs(expected)
         var unpacked = 0
@@ -70,7 +69,7 @@ struct UnpackPhase: Sendable {
                 if unpacker == .auto, let target {
                     try apply(layer, of: image, into: target, from: blobs[layer.digest], expecting: expected[position])
                 } else {
-                    _ = try await content.value  // Diff.Apply reads the blob from the content store
+                    try await settle()  // nothing is committed before the verdict
                     try await storeForDiffApply(layer, from: blobs[layer.digest])
                     try await applyWithContainerd(layer, of: image, into: mounts, expecting: expected[position])
                 }
