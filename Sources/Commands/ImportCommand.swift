@@ -35,9 +35,15 @@ public struct ImportCommand: ParsableCommand {
             config while manifest.json is right; they are refused, and --repair imports what \
             manifest.json describes instead.
 
+            A layer this tool unpacked into the node before is hashed but not copied to the \
+            spool, and not decompressed again (a cheap reload). If an image stacks such a \
+            layer on other layers and its blob is not kept, the import stops with 75: run it \
+            again with --spool-all.
+
             Exit codes: 0 imported, 65 inconsistent or hostile archive (nothing kept), 66 the \
             input cannot be opened, 69 containerd cannot be reached or refused, 74 this \
-            machine's I/O failed (reading the input, or writing: a full disk, a device error).
+            machine's I/O failed (reading the input, or writing: a full disk, a device error), \
+            75 run again with --spool-all (nothing kept).
             """
     )
 
@@ -73,6 +79,9 @@ public struct ImportCommand: ParsableCommand {
     @Flag(help: "Keep the layer blobs in the content store whatever containerd's config says.")
     var keepLayers = false
 
+    @Flag(help: "Copy every blob to the spool, also the layers the node has unpacked already (by default they are only hashed).")
+    var spoolAll = false
+
     @Flag(help: "Print a JSON summary on standard output (imported, refused or failed).")
     var json = false
 
@@ -97,7 +106,7 @@ public struct ImportCommand: ParsableCommand {
     public func run() throws {
         let input = Unchecked(try openInput(archive))  // exit 66 before anything else when the input is missing
         let interruption = ImportInterruption()
-        let options = ImportOptions(
+        var settings = ImportOptions(
             socket: node.socket,
             namespace: node.resolvedNamespace,
             snapshotter: try node.snapshotterForImport(),
@@ -109,6 +118,8 @@ public struct ImportCommand: ParsableCommand {
             storeWhileReading: !verifyFirst,
             discardLayers: discardsLayers(),
             interruption: interruption)
+        settings.skipKnownLayers = !spoolAll
+        let options = settings
         ImportSignals.install(interruption, socket: options.socket, namespace: options.namespace)
         let spoolParent = spoolDirectory ?? Self.defaultSpoolParent()
         let name = input.value.name
@@ -130,6 +141,7 @@ public struct ImportCommand: ParsableCommand {
             }
             writeStandardError(
                 "\(report.archive): imported \(summary.images.count) image(s); \(summary.blobsStored) blobs stored, \(summary.blobsPresent) already present; \(summary.layersDecoded) layer(s) decompressed; "
+                    + (summary.layersNotSpooled > 0 ? "\(summary.layersNotSpooled) layer blob(s) only hashed (unpacked in this node already); " : "")
                     + (summary.layerBlobsKept ? "" : "layer blobs not kept (discard_unpacked_layers); ")
                     + summary.phases.map { "\($0.phase) \(formatSeconds($0.seconds))" }.joined(separator: ", ") + "\n")
         case .success(.refused(let report)):
@@ -238,6 +250,7 @@ struct ImportJSON: Encodable {
     var blobsStored: Int?
     var blobsPresent: Int?
     var layersDecoded: Int?
+    var layersNotSpooled: Int?
     var layerBlobsKept: Bool?
     var phases: [PhaseTime]?
     var notes: [String]?
@@ -259,6 +272,7 @@ struct ImportJSON: Encodable {
             blobsStored = summary.blobsStored
             blobsPresent = summary.blobsPresent
             layersDecoded = summary.layersDecoded
+            layersNotSpooled = summary.layersNotSpooled
             layerBlobsKept = summary.layerBlobsKept
             phases = summary.phases
             notes = summary.notes

@@ -13,4 +13,7 @@ public enum ExitStatus: Int32, Sendable {
     /// EX_IOERR: this machine's I/O failed: reading the input, or writing the spool or a
     /// snapshot (no space, a device error, a read-only filesystem, no permission).
     case ioError = 74
+    /// EX_TEMPFAIL: nothing is wrong, but this run could not finish; the same command with the
+    /// option the message names will.
+    case tryAgain = 75
 }

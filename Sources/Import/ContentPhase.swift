@@ -9,10 +9,10 @@ import Verification
 /// them (`commit`), each with its GC labels; only then are the records written.
 @available(macOS 15.0, *)
 struct ContentPhase: Sendable {
-    /// A blob to store: its size and spooled copy.
+    /// A blob to store: its size and spooled copy (nil: not spooled, as the node holds it).
     struct Blob: Sendable {
         var size: Int64
-        var spooled: String
+        var spooled: String?
     }
 
     /// What `store` did: the blobs it holds uncommitted, and the labels of those that were there.
@@ -56,7 +56,11 @@ struct ContentPhase: Sendable {
             var next = missing.makeIterator()
             func start(_ digest: Digest, _ blob: Blob) throws {
                 try Task.checkCancellation()
-                let ingest = try session.ingests.start(session.writer, file: blob.spooled, size: blob.size, digest: digest)
+                guard let spooled = blob.spooled else {
+                    throw ImportError.containerd(
+                        "the blob \(digest) was in the content store when the import began and is gone now (removed by GC or by hand): import again")
+                }
+                let ingest = try session.ingests.start(session.writer, file: spooled, size: blob.size, digest: digest)
                 group.addTask {
                     do {
                         try await ingest.sent()

@@ -17,6 +17,8 @@ public struct ImportOptions: Sendable {
     /// Store each blob while the rest of the archive is read (under the lease, its digest
     /// checked, referenced by nothing until the whole archive verified) instead of after.
     public var storeWhileReading: Bool
+    /// Don't copy to the spool the layer blobs the node has unpacked already (`KnownLayers`).
+    public var skipKnownLayers: Bool = true
     /// containerd's `discard_unpacked_layers`: layer blobs are not kept once unpacked. They are
     /// not sent to the content store at all (unless containerd's `Diff.Apply` must read one),
     /// and manifests get no GC reference to them, as containerd's own discard leaves them.
@@ -67,6 +69,8 @@ public struct ImportSummary: Sendable {
     public var blobsPresent: Int
     /// Layers decompressed (to be applied, or checked); the others the node already knew.
     public var layersDecoded = 0
+    /// Layer blobs only hashed, not spooled: the node had unpacked them (`KnownLayers`).
+    public var layersNotSpooled = 0
     /// False under `discard_unpacked_layers`: no layer blob was kept.
     public var layerBlobsKept = true
     /// Wall time of each phase, in the order they started (phases may overlap).
@@ -101,6 +105,9 @@ public enum ImportError: Error, CustomStringConvertible {
     case unpack(image: String, layer: Int, digest: Digest, reason: String, cause: (any Error)? = nil)
     /// The archive uses something this importer does not handle yet.
     case unsupported(String)
+    /// A layer blob was not spooled, as the node held it unpacked (`KnownLayers`), but this
+    /// image stacks it on other layers and the blob is not kept: `--spool-all` imports it.
+    case layerNotSpooled(image: String, layer: Int, digest: Digest, heldIn: Digest)
 
     public var description: String {
         switch self {
@@ -108,6 +115,9 @@ public enum ImportError: Error, CustomStringConvertible {
         case .unpack(let image, let layer, let digest, let reason, _):
             return "\(image): layer \(layer + 1) \(digest): \(reason)"
         case .unsupported(let what): return what
+        case .layerNotSpooled(let image, let layer, let digest, let chain):
+            return
+                "\(image): layer \(layer + 1) \(digest) was not copied while the archive was read, as this node has it unpacked (snapshot \(chain)); this image stacks it on other layers, and its blob is not kept (discard_unpacked_layers): import again with --spool-all"
         }
     }
 }

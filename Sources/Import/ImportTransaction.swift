@@ -28,6 +28,8 @@ struct ImportTransaction: @unchecked Sendable {
 
     /// Decodes the pending layers (`LayerDecoding.deferred`) and makes the verdict from them.
     let verifier: ArchiveVerifier
+    /// The layers the node had unpacked already, whose blobs the spool skipped.
+    var known = KnownLayers()
 
     /// Runs the phases; returns the summary and the verdict (the archive as `verify` checks it).
     /// - Throws: `ArchiveRefused` when decoding the layers found the archive inconsistent:
@@ -102,7 +104,7 @@ struct ImportTransaction: @unchecked Sendable {
         }
         let unpack = UnpackPhase(
             session: session, snapshotter: options.snapshotter, unpacker: options.unpacker, verifier: verifier,
-            facts: facts, progress: progress)
+            facts: facts, known: known, spoolDirectory: spool.directory, progress: progress)
         var imported: [ImportedImage] = []
         let date = UTCTime.format(UTCTime.now(), "%Y-%m-%d")
         var refused = false
@@ -146,21 +148,27 @@ struct ImportTransaction: @unchecked Sendable {
         phases.append(PhaseTime(phase: "records", seconds: MonotonicClock.seconds(since: recordsStart)))
         let summary = ImportSummary(
             images: imported, blobsStored: committed.stored, blobsPresent: committed.present,
-            layersDecoded: facts.decoded, layerBlobsKept: keepLayers, phases: phases)
+            layersDecoded: facts.decoded, layersNotSpooled: spool.skipped.count, layerBlobsKept: keepLayers, phases: phases)
         return (summary, verdict)
     }
 
     /// Decodes `paths`' spooled copies on a thread of their own, into `facts`; returns the
-    /// error that stopped it (a spooled copy that cannot be read).
+    /// error that stopped it (a spooled copy that cannot be read). A layer the spool skipped is
+    /// taken as what the node knows it decompresses to.
     private func inspect(_ paths: [String], into facts: LayerFactsBook) -> Task<(any Error)?, Never> {
         let verifier = verifier
-        let files = paths.map { ($0, spool.file(for: $0)) }
+        let files = paths.map { ($0, spool.file(for: $0), spool.skipped[$0].flatMap { known.byBlob[$0] }) }
         return Task {
             guard !files.isEmpty else { return nil }
             let result = await OffThread.run(Unchecked(files)) { files in
-                for (path, file) in files.value {
-                    guard let file else { throw ImportError.unsupported("the layer \(path) is not in the spool") }
-                    if let found = try verifier.inspectLayer(file: file, path: path) { facts.record(found, for: path) }
+                for (path, file, held) in files.value {
+                    if let file {
+                        if let found = try verifier.inspectLayer(file: file, path: path) { facts.record(found, for: path) }
+                    } else if let held {
+                        facts.record(LayerFacts(diffID: held.diffID, uncompressedSize: 0, entryCount: 0), for: path, decoded: false)
+                    } else {
+                        throw ImportError.unsupported("the layer \(path) is not in the spool")
+                    }
                 }
             }
             if case .failure(let error) = result { return error }
@@ -182,8 +190,11 @@ struct ImportTransaction: @unchecked Sendable {
     private func archiveBlobs() -> [Digest: ContentPhase.Blob] {
         var blobs: [Digest: ContentPhase.Blob] = [:]
         for (path, file) in verified.contents.files {
-            if let digest = ArchiveContents.blobDigest(atPath: path), let spooled = spool.file(for: path) {
+            guard let digest = ArchiveContents.blobDigest(atPath: path) else { continue }
+            if let spooled = spool.file(for: path) {
                 blobs[digest] = ContentPhase.Blob(size: file.size, spooled: spooled)
+            } else if spool.skipped[path] == digest, blobs[digest] == nil {
+                blobs[digest] = ContentPhase.Blob(size: file.size, spooled: nil)
             }
         }
         for image in verified.images where image.target == nil {

@@ -60,6 +60,13 @@ public struct Importer: Sendable {
             let leased = leaseError == nil
             let session = ImportSession(containerd: containerd, socket: options.socket, lease: lease)
             let uploader = leased && options.storeWhileReading ? EarlyUploader(session: session) : nil
+            // What the node has unpacked already is hashed, not spooled (a cheap reload).
+            var known = KnownLayers()
+            if leased && options.skipKnownLayers {
+                // Not knowing costs only speed: then everything is spooled.
+                known = (try? await KnownLayers.read(session, snapshotter: options.snapshotter, needStored: !options.discardLayers)) ?? known
+                spool.skipping = Set(known.byBlob.keys)
+            }
             // discard_unpacked_layers: layer candidates are not sent ahead (the content phase
             // stores the few an image may still need).
             let sendsLayers = !options.discardLayers
@@ -110,11 +117,11 @@ public struct Importer: Sendable {
             guard verified.consistent else {
                 await abandon()
                 // The report names every problem `verify` would, layers decoded included.
-                return .refused(Self.decodingPendingLayers(verified, verifier: verifier, spool: spool))
+                return .refused(Self.decodingPendingLayers(verified, verifier: verifier, spool: spool, known: known))
             }
             if let leaseError {
                 // Archive problems come first: decode the layers here, as nothing can be unpacked.
-                let decoded = Self.decodingPendingLayers(verified, verifier: verifier, spool: spool)
+                let decoded = Self.decodingPendingLayers(verified, verifier: verifier, spool: spool, known: known)
                 if !decoded.consistent { return .refused(decoded) }
                 throw ImportError.containerd("cannot create a lease at \(options.socket): \(leaseError.message) (\(leaseError.code))")
             }
@@ -122,7 +129,7 @@ public struct Importer: Sendable {
             do {
                 var (summary, verdict) = try await ImportTransaction(
                     options: options, verified: verified, spool: spool, session: session, progress: progress,
-                    earlyUploads: uploader, verifier: verifier
+                    earlyUploads: uploader, verifier: verifier, known: known
                 ).run()
                 summary.phases.insert(read, at: 0)
                 summary.notes = notes
@@ -142,12 +149,17 @@ public struct Importer: Sendable {
 
 extension Importer {
     /// `verified` with its pending layers decoded from the spool, for the report of a refused
-    /// archive (a layer the spool lacks, as in a cut archive, stays unchecked).
-    static func decodingPendingLayers(_ verified: VerifiedArchive, verifier: ArchiveVerifier, spool: Spool) -> VerifiedArchive {
+    /// archive (a layer the spool lacks, as in a cut archive, stays unchecked; one it skipped is
+    /// what the node knows it decompresses to).
+    static func decodingPendingLayers(
+        _ verified: VerifiedArchive, verifier: ArchiveVerifier, spool: Spool, known: KnownLayers = KnownLayers()
+    ) -> VerifiedArchive {
         var facts: [String: LayerFacts] = [:]
         for path in verified.contents.pendingLayers {
             if let file = spool.file(for: path), let found = try? verifier.inspectLayer(file: file, path: path) {
                 facts[path] = found
+            } else if let held = spool.skipped[path].flatMap({ known.byBlob[$0] }) {
+                facts[path] = LayerFacts(diffID: held.diffID, uncompressedSize: 0, entryCount: 0)
             }
         }
         return verifier.verdict(verified, layers: facts)

@@ -1,3 +1,4 @@
+import Core
 import POSIX
 import Verification
 
@@ -13,6 +14,12 @@ public final class Spool: ArchiveFileSink {
     /// Called on the reading thread when a file is complete, with what inspecting it found and
     /// its spooled copy.
     public var onFileSpooled: ((BlobRecord, String) -> Void)?
+    /// Blobs not to copy (`blobs/sha256/<hex>` named by one of these digests): the node holds
+    /// what they unpack to (`KnownLayers`). Their bytes are still hashed by the verifier.
+    var skipping: Set<Digest> = []
+    /// The archive files not copied, by path, with the digest their path names.
+    private(set) var skipped: [String: Digest] = [:]
+    private var skippingCurrent = false
 
     /// Creates `kni-spool-<pid>-XXXXXX` under `parent`, first removing spools of processes that
     /// no longer run (an import killed with SIGKILL cannot remove its own).
@@ -34,7 +41,19 @@ public final class Spool: ArchiveFileSink {
         return "\(directory)/\(counter)"
     }
 
+    /// Where a blob read back from containerd goes (`UnpackPhase`, for a skipped layer).
+    static func readBackPath(in directory: String, _ digest: Digest) -> String { "\(directory)/read-back-\(digest.hex)" }
+
     public func fileBegan(path: String) throws {
+        if !skipping.isEmpty, let named = ArchiveContents.blobDigest(atPath: path), skipping.contains(named) {
+            current = nil
+            files[path] = nil
+            skipped[path] = named
+            skippingCurrent = true
+            return
+        }
+        skipped[path] = nil
+        skippingCurrent = false
         counter += 1
         let spooled = "\(directory)/\(counter)"
         current = try FileDescriptor.open(spooled, .writeOnly, options: [.create, .exclusive], permissions: 0o600)
@@ -42,12 +61,17 @@ public final class Spool: ArchiveFileSink {
     }
 
     public func fileData(_ bytes: UnsafeRawBufferPointer) throws {
+        if skippingCurrent { return }
         guard let current else { preconditionFailure("Spool: data before fileBegan") }
         try current.writeAll(bytes)
     }
 
     public func fileEnded(_ record: BlobRecord) throws {
         current = nil
+        if skippingCurrent {
+            skippingCurrent = false
+            return
+        }
         if let spooled = files[record.path] { onFileSpooled?(record, spooled) }
     }
 

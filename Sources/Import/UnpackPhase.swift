@@ -23,6 +23,10 @@ struct UnpackPhase: Sendable {
     let unpacker: ImportOptions.Unpacker
     let verifier: ArchiveVerifier
     let facts: LayerFactsBook
+    /// Layers the node has unpacked already, whose blobs were not spooled.
+    var known = KnownLayers()
+    /// The spool's directory, where a skipped blob read back from the content store goes.
+    var spoolDirectory = ""
     var progress: (@Sendable (ImportProgress) -> Void)?
 
     /// Unpacks `image`; returns how many layers were unpacked and how many reused.
@@ -65,12 +69,13 @@ struct UnpackPhase: Sendable {
             }
             if unpacked == 0 { await Failpoint.unpack.reached() }
             do {
+                let blob = try await spooledBlob(layer, of: image, blobs[layer.digest])
                 let target = ApplierTarget(mounts: mounts.map { .init(type: $0.type, source: $0.source, options: $0.options) })
                 if unpacker == .auto, let target {
-                    try apply(layer, of: image, into: target, from: blobs[layer.digest], expecting: expected[position])
+                    try apply(layer, of: image, into: target, from: blob, expecting: expected[position])
                 } else {
                     try await settle()  // nothing is committed before the verdict
-                    try await storeForDiffApply(layer, from: blobs[layer.digest])
+                    try await storeForDiffApply(layer, from: blob)
                     try await applyWithContainerd(layer, of: image, into: mounts, expecting: expected[position])
                 }
             } catch {
@@ -87,7 +92,7 @@ struct UnpackPhase: Sendable {
                         $0.snapshotter = snapshotter
                         $0.name = chain.description
                         $0.key = key
-                        $0.labels = [Self.blobLabel: layer.digest.description]
+                        $0.labels = [Self.blobLabel: layer.digest.description, Self.diffIDLabel: expected[position].description]
                     }, metadata: session.leased)
                 unpacked += 1
             } catch let error as RPCError where error.code == .alreadyExists {
@@ -156,6 +161,30 @@ struct UnpackPhase: Sendable {
     /// On a snapshot this tool committed: the layer blob it checked against the diff_id before
     /// it committed the snapshot.
     static let blobLabel = "kind-node-import.io/blob"
+    /// Beside `blobLabel`: the diff_id that blob decompressed to (`KnownLayers`).
+    static let diffIDLabel = "kind-node-import.io/diff-id"
+
+    /// The layer's blob in the spool. One not spooled as the node held it unpacked is read back
+    /// from the content store (with the lease's hold, from `ContentPhase`), or, where layer blobs
+    /// are not kept, cannot be had: `ImportError.layerNotSpooled`.
+    private func spooledBlob(_ layer: VerifiedLayer, of image: VerifiedImage, _ blob: ContentPhase.Blob?) async throws
+        -> ContentPhase.Blob?
+    {
+        guard blob?.spooled == nil, let held = known.byBlob[layer.digest] else { return blob }
+        guard held.stored else {
+            throw ImportError.layerNotSpooled(image: image.label, layer: layer.index, digest: layer.digest, heldIn: held.chain)
+        }
+        let path = Spool.readBackPath(in: spoolDirectory, layer.digest)
+        let file = try FileDescriptor.open(path, .writeOnly, options: [.create, .truncate], permissions: 0o600)
+        try await session.containerd.content.read(
+            request: ClientRequest(message: .with { $0.digest = layer.digest.description }, metadata: session.leased)
+        ) { response in
+            for try await message in response.messages {
+                try message.data.withUnsafeBytes { try file.writeAll($0) }
+            }
+        }
+        return ContentPhase.Blob(size: layer.descriptor.size, spooled: path)
+    }
 
     /// The labels of the committed snapshot `chain`; nil when there is none.
     private func committedLabels(_ chain: Digest) async throws -> [String: String]? {
@@ -194,9 +223,9 @@ struct UnpackPhase: Sendable {
             _ = try await session.containerd.content.info(.with { $0.digest = layer.digest.description }, metadata: session.leased)
             return
         } catch let error as RPCError where error.code == .notFound {}
-        guard let blob else { return }
+        guard let blob, let spooled = blob.spooled else { return }
         do {
-            try await session.writer.write(file: blob.spooled, size: blob.size, digest: layer.digest, labels: [:])
+            try await session.writer.write(file: spooled, size: blob.size, digest: layer.digest, labels: [:])
         } catch let error as RPCError where error.code == .alreadyExists {}
     }
 
