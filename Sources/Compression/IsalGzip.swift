@@ -2,9 +2,10 @@
 import CISAL
 import Core
 
-/// gzip decoding with ISA-L's igzip: about three times zlib's inflate speed. The only file in the
-/// project that touches ISA-L. Same contract and verdicts as `GzipDecoder` (zlib), which stays
-/// for builds without ISA-L and as the reference the tests and the fuzz target compare with.
+/// gzip decoding with ISA-L's igzip, twice as fast as zlib's inflate (docs/benchmarks.md). The
+/// only file in the project that touches ISA-L. Same contract and verdicts as `GzipDecoder`
+/// (zlib), which stays for builds without ISA-L and as the reference the tests and the fuzz
+/// target compare with.
 ///
 /// ISA-L inflates the deflate data only (`ISAL_DEFLATE`, raw); this decoder reads each member's
 /// header and trailer itself, with zlib's rules, checks and messages, so both decoders judge the
@@ -13,14 +14,14 @@ import Core
 /// ISIZE. Concatenated members are decoded in sequence (RFC 1952 §2.2, as Go's reader and zlib
 /// here); anything after a member that is not another member is corrupt data.
 ///
-/// Where ISA-L and zlib judge deflate data differently (docs/fuzzing.md has the list): ISA-L
-/// accepts an incomplete Huffman code (a dynamic block whose code lengths leave codes unused; no
-/// encoder writes one) as long as no unused code occurs, where zlib refuses the block header; and a
-/// stream that is both truncated and already invalid inside a block header can be reported
-/// corrupt where zlib reports it truncated. Every stream zlib accepts ISA-L accepts, with the same
-/// bytes.
+/// Where ISA-L and zlib judge deflate data differently (docs/fuzzing.md): ISA-L accepts an
+/// incomplete Huffman code (code lengths that leave codes unassigned; no encoder writes one) as
+/// long as no unassigned code occurs, where zlib refuses the block header; and a stream that ends
+/// where the bits ISA-L has already make the deflate data invalid (inside a block header or a
+/// code) is corrupt for ISA-L, truncated for zlib. Every stream zlib accepts ISA-L accepts, with
+/// the same bytes.
 public final class IsalGzipDecoder: StreamDecoder {
-    /// ISA-L's state (about 90 KB: the decoding tables and 64 KB of history), at a fixed address.
+    /// ISA-L's state (87 KB: its decoding tables and 64 KB of history), at a fixed address.
     private let state: UnsafeMutablePointer<inflate_state>
     private let output: UnsafeMutableRawBufferPointer
     private let verifyChecksum: Bool
@@ -74,7 +75,8 @@ public final class IsalGzipDecoder: StreamDecoder {
     public init(outputChunk: Int = 256 << 10, verifyChecksum: Bool = true) throws(DecompressionError) {
         self.verifyChecksum = verifyChecksum
         state = .allocate(capacity: 1)
-        UnsafeMutableRawPointer(state).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<inflate_state>.size)
+        UnsafeMutableRawPointer(state)
+            .initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<inflate_state>.size)
         output = .allocate(byteCount: max(1, outputChunk), alignment: 16)
         field.reserveCapacity(10)
         isal_inflate_init(state)
@@ -154,7 +156,9 @@ public final class IsalGzipDecoder: StreamDecoder {
             }
             if field.count == 4 {
                 guard field[2] == 8 else { throw .corrupt(.gzip, message: "unknown compression method") }
-                guard field[3] & Self.flagsReserved == 0 else { throw .corrupt(.gzip, message: "unknown header flags set") }
+                guard field[3] & Self.flagsReserved == 0 else {
+                    throw .corrupt(.gzip, message: "unknown header flags set")
+                }
                 flags = field[3]
             }
             if field.count == 10 { nextHeaderField(after: .fixed) }
@@ -273,7 +277,7 @@ public final class IsalGzipDecoder: StreamDecoder {
     }
 
     private func littleEndian32(at index: Int) -> UInt32 {
-        UInt32(field[index]) | UInt32(field[index + 1]) << 8 | UInt32(field[index + 2]) << 16 | UInt32(field[index + 3]) << 24
+        (0..<4).reduce(0) { $0 | UInt32(field[index + $1]) << (8 * $1) }
     }
 }
 #endif

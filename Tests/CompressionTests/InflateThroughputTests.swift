@@ -48,12 +48,15 @@ import Testing
                 let mode = verify ? "CRC-32" : "no CRC-32"
                 let line = "\(inflater.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) "
                     + "\(mode.padding(toLength: 10, withPad: " ", startingAt: 0)) "
-                    + String(format: "%6.2f s  %7.1f MiB/s out  %6.1f MiB/s in", median, Double(produced) / mib / median, Double(compressed.count) / mib / median)
+                    + String(
+                        format: "%6.2f s  %7.1f MiB/s out  %6.1f MiB/s in", median, Double(produced) / mib / median,
+                        Double(compressed.count) / mib / median)
                     + "  (runs: \(seconds.map { String(format: "%.2f", $0) }.joined(separator: " ")))"
                 print("bench-inflate: \(line)")
             }
             if let zlib = medians["zlib \(verify)"], let isal = medians["isal \(verify)"] {
-                print("bench-inflate: ISA-L / zlib time \(String(format: "%.2f", isal / zlib)) (\(verify ? "CRC-32" : "no CRC-32"))")
+                let mode = verify ? "CRC-32" : "no CRC-32"
+                print("bench-inflate: ISA-L / zlib time \(String(format: "%.2f", isal / zlib)) (\(mode))")
             }
         }
     }

@@ -134,9 +134,13 @@ func expectSameAsZlib(_ input: [UInt8], label: String, seed: UInt64 = 1, sourceL
         let chunked = outcome(.isal, input, verify: verify, outputChunk: [1 << 10, 4096, 256 << 10][Int(random.next() % 3)]) {
             Int.random(in: 1...limit, using: &random)
         }
-        #expect(chunked.agrees(with: whole), "\(label) verify=\(verify), random chunks up to \(limit): \(chunked), whole: \(whole)", sourceLocation: sourceLocation)
+        #expect(
+            chunked.agrees(with: whole), "\(label) verify=\(verify), random chunks up to \(limit): \(chunked), whole: \(whole)",
+            sourceLocation: sourceLocation)
         if isDocumentedDifference(input, isal: whole, zlib: reference) { continue }
-        #expect(whole.agrees(with: reference), "\(label) verify=\(verify): ISA-L \(whole), zlib \(reference)", sourceLocation: sourceLocation)
+        #expect(
+            whole.agrees(with: reference), "\(label) verify=\(verify): ISA-L \(whole), zlib \(reference)",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -276,12 +280,15 @@ func member(deflate: [UInt8], content: [UInt8]) -> [UInt8] {
         #expect(files.contains { $0.hasSuffix("real/oci-gzip.tar") }, "run bash Fixtures/generate.sh")
         for corpus in ["gzip", "verifier"] {
             let directory = root.appendingPathComponent("Fuzz/corpus/\(corpus)")
-            files += try FileManager.default.contentsOfDirectory(atPath: directory.path).map { directory.appendingPathComponent($0).path }
+            files += try FileManager.default.contentsOfDirectory(atPath: directory.path)
+                .map { directory.appendingPathComponent($0).path }
         }
         var blobs: [(name: String, bytes: [UInt8])] = []
         for file in files.sorted() {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                continue
+            }
             GzipBlobs.collect(try readBytes(file), name: String(file.dropFirst(root.path.count + 1)), into: &blobs)
         }
         #expect(blobs.count > 100)
@@ -395,14 +402,17 @@ func member(deflate: [UInt8], content: [UInt8]) -> [UInt8] {
 
     /// After a member: another member, or nothing. zlib judges the next header on its second byte,
     /// so a single byte more is a truncated member, two bytes of garbage are corrupt.
-    @Test(arguments: [[], [0x1f], [0x00], [0x1f, 0x8b], [0x00, 0x00], Array("garbage".utf8), [UInt8](repeating: 0, count: 512)])
+    @Test(arguments: [
+        [], [0x1f], [0x00], [0x1f, 0x8b], [0x00, 0x00], Array("garbage".utf8), [UInt8](repeating: 0, count: 512),
+    ])
     func whatFollowsAMemberIsJudgedAsZlibJudgesIt(trailing: [UInt8]) throws {
         let member = handmadeMember(Array("data".utf8), flags: 0x08)
         let expected: Outcome
         switch trailing.count {
         case 0: expected = .decoded(Array("data".utf8))
         case 1: expected = .failed(.truncated(.gzip))
-        default: expected = trailing == [0x1f, 0x8b] ? .failed(.truncated(.gzip)) : .failed(.corrupt(.gzip, message: "incorrect header check"))
+        default:
+            expected = trailing == [0x1f, 0x8b] ? .failed(.truncated(.gzip)) : .failed(.corrupt(.gzip, message: "incorrect header check"))
         }
         for inflater in Inflater.allCases {
             #expect(outcome(inflater, member + trailing) == expected, "\(inflater)")
@@ -450,11 +460,12 @@ func member(deflate: [UInt8], content: [UInt8]) -> [UInt8] {
     @Test func theDecoderStaysFailed() throws {
         let decoder = try IsalGzipDecoder()
         let garbage = Array("not gzip".utf8)
+        let refused = DecompressionError.corrupt(.gzip, message: "incorrect header check")
         garbage.withUnsafeBytes { raw in
-            #expect(throws: DecompressionError.corrupt(.gzip, message: "incorrect header check")) { try decoder.feed(raw) { _ in } }
-            #expect(throws: DecompressionError.corrupt(.gzip, message: "incorrect header check")) { try decoder.feed(raw) { _ in } }
+            #expect(throws: refused) { try decoder.feed(raw) { _ in } }
+            #expect(throws: refused) { try decoder.feed(raw) { _ in } }
         }
-        #expect(throws: DecompressionError.corrupt(.gzip, message: "incorrect header check")) { try decoder.finish() }
+        #expect(throws: refused) { try decoder.finish() }
     }
 }
 #endif
