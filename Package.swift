@@ -5,6 +5,17 @@
 //   → Commands → kind-node-import
 import PackageDescription
 
+// gzip layers inflate with ISA-L (Debian's libisal-dev) on Linux; zlib stays for builds without it:
+// other hosts, and `KNI_ISAL=0 swift build`. Compression chooses with `#if canImport(CISAL)`.
+#if os(Linux)
+let withISAL = Context.environment["KNI_ISAL"] != "0"
+#else
+let withISAL = false
+#endif
+// ISA-L's igzip and CRC-32 headers (no shims needed); links libisal. Only Compression/IsalGzip.swift
+// uses it. The static node binary links libisal.a from scripts/build-isal (Debian ships only the .so).
+let isalTargets: [Target] = withISAL ? [.target(name: "CISAL", linkerSettings: [.linkedLibrary("isal")])] : []
+
 let package = Package(
     name: "kind-node-import",
     platforms: [.macOS(.v13)],
@@ -36,8 +47,8 @@ let package = Package(
         .target(name: "POSIX", dependencies: ["CLinuxShims"]),
         // Digests, hashing, input files and exit codes shared by every module.
         .target(name: "Core", dependencies: ["POSIX", .product(name: "Crypto", package: "swift-crypto")]),
-        // gzip (zlib) and zstd (libzstd) streaming decoders, one Swift file per C library.
-        .target(name: "Compression", dependencies: ["CKindShims", "Core"]),
+        // gzip (ISA-L, else zlib) and zstd (libzstd) streaming decoders, one Swift file per C library.
+        .target(name: "Compression", dependencies: ["CKindShims", "Core"] + (withISAL ? ["CISAL"] : [])),
         // Push-driven tar parser: ustar, GNU and PAX headers.
         .target(name: "Tar", dependencies: ["Core"]),
         // OCI and Docker image types, media types, platforms.
@@ -82,7 +93,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "TestSupport"]),
         .testTarget(name: "TarTests", dependencies: ["Tar", "Core", "TestSupport"]),
-        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "TestSupport"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Core", "Tar", "TestSupport"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "Core", "Compression"]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "VerificationTests", dependencies: ["Verification", "OCI", "Core", "TestSupport"]),
@@ -107,5 +118,5 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-    ]
+    ] + isalTargets
 )

@@ -13,6 +13,9 @@ let instrumented: [SwiftSetting] = [.unsafeFlags(["-sanitize=\(sanitizers)"])]
 let instrumentedC: [CSetting] = [
     .unsafeFlags([sanitizers == "fuzzer" ? "-fsanitize=fuzzer-no-link" : "-fsanitize=fuzzer-no-link,address"])
 ]
+// ISA-L's C code built with the same instrumentation by scripts/build-isal (scripts/fuzz sets
+// KNI_FUZZ_ISAL_LIB to its directory), else the system's libisal.so.
+let isalLibrary: [LinkerSetting] = Context.environment["KNI_FUZZ_ISAL_LIB"].map { [.unsafeFlags(["-L\($0)"])] } ?? []
 // lld: gold warns about an ASan symbol it cannot export.
 let fuzzerMain: [LinkerSetting] = [.unsafeFlags(["-sanitize=\(sanitizers)", "-use-ld=lld"])]
 
@@ -36,10 +39,13 @@ let package = Package(
         .target(
             name: "CKindShims", path: "Modules/CKindShims", cSettings: instrumentedC,
             linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]),
+        .target(
+            name: "CISAL", path: "Modules/CISAL", cSettings: instrumentedC,
+            linkerSettings: [.linkedLibrary("isal")] + isalLibrary),
         .target(name: "CLinuxShims", path: "Modules/CLinuxShims", cSettings: instrumentedC),
         module("POSIX", ["CLinuxShims"]),
         module("Core", ["POSIX", .product(name: "Crypto", package: "swift-crypto")]),
-        module("Compression", ["CKindShims", "Core"]),
+        module("Compression", ["CKindShims", "CISAL", "Core"]),
         module("Tar", ["Core"]),
         module("OCI", ["Core", "Compression"]),
         module("Verification", ["Core", "Compression", "Tar", "OCI"]),

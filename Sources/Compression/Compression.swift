@@ -19,12 +19,18 @@ public enum Compression: String, Sendable, Codable, CustomStringConvertible {
         return .none
     }
 
-    /// A fresh decoder for this compression; `none` passes bytes through.
-    /// - Parameter verifyChecksum: false skips gzip's CRC-32 (see `GzipDecoder`).
+    /// A fresh decoder for this compression; `none` passes bytes through. gzip inflates with
+    /// ISA-L (`IsalGzipDecoder`) where the build has it, else with zlib (`GzipDecoder`).
+    /// - Parameter verifyChecksum: false skips gzip's CRC-32 and ISIZE checks.
     public func makeDecoder(verifyChecksum: Bool = true) throws(DecompressionError) -> any StreamDecoder {
         switch self {
         case .none: return PassthroughDecoder()
-        case .gzip: return try GzipDecoder(verifyChecksum: verifyChecksum)
+        case .gzip:
+            #if canImport(CISAL)
+            return try IsalGzipDecoder(verifyChecksum: verifyChecksum)
+            #else
+            return try GzipDecoder(verifyChecksum: verifyChecksum)
+            #endif
         case .zstd: return try ZstdDecoder()
         }
     }

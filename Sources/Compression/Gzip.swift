@@ -4,6 +4,8 @@ import Core
 /// gzip decoding with zlib. The only file in the project that touches zlib.
 /// Accepts concatenated gzip members (RFC 1952 §2.2), as Go's gzip reader does;
 /// anything after a member that is not another member is corrupt data.
+/// `Compression.makeDecoder` prefers `IsalGzipDecoder` (ISA-L, faster) where the build has it;
+/// this decoder is the fallback and the reference that one is tested against.
 public final class GzipDecoder: StreamDecoder {
     /// zlib keeps pointers into its `z_stream`, so it lives at a fixed address.
     private let stream: UnsafeMutablePointer<z_stream>
