@@ -62,7 +62,7 @@ struct CommandFailure: Error, CustomStringConvertible {
             case .unpack(_, _, _, _, let cause?): return status(of: cause)
             case .unpack: return .dataError
             case .unsupported: return .dataError
-            case .layerNotSpooled: return .tryAgain
+            case .layerNotSpooled, .fileNotSpooled: return .tryAgain
             }
         case is TarError, is DecompressionError:
             return .dataError

@@ -108,6 +108,9 @@ public enum ImportError: Error, CustomStringConvertible {
     /// A layer blob was not spooled, as the node held it unpacked (`KnownLayers`), but this
     /// image stacks it on other layers and the blob is not kept: `--spool-all` imports it.
     case layerNotSpooled(image: String, layer: Int, digest: Digest, heldIn: Digest)
+    /// A file was not spooled, as its name is that of a layer blob the node holds unpacked, but
+    /// its bytes are another blob's: `--spool-all` imports it.
+    case fileNotSpooled(path: String, named: Digest)
 
     public var description: String {
         switch self {
@@ -115,6 +118,9 @@ public enum ImportError: Error, CustomStringConvertible {
         case .unpack(let image, let layer, let digest, let reason, _):
             return "\(image): layer \(layer + 1) \(digest): \(reason)"
         case .unsupported(let what): return what
+        case .fileNotSpooled(let path, let named):
+            return
+                "\(path) was not copied while the archive was read, as its name is that of a layer this node has unpacked (\(named)), but it holds other bytes: import again with --spool-all"
         case .layerNotSpooled(let image, let layer, let digest, let chain):
             return
                 "\(image): layer \(layer + 1) \(digest) was not copied while the archive was read, as this node has it unpacked (snapshot \(chain)); this image stacks it on other layers, and its blob is not kept (discard_unpacked_layers): import again with --spool-all"

@@ -104,7 +104,7 @@ struct ImportTransaction: @unchecked Sendable {
         }
         let unpack = UnpackPhase(
             session: session, snapshotter: options.snapshotter, unpacker: options.unpacker, verifier: verifier,
-            facts: facts, known: known, spoolDirectory: spool.directory, progress: progress)
+            facts: facts, known: known, spoolDirectory: spool.directory, misnamed: spool.misnamed, progress: progress)
         var imported: [ImportedImage] = []
         let date = UTCTime.format(UTCTime.now(), "%Y-%m-%d")
         var refused = false
@@ -158,6 +158,7 @@ struct ImportTransaction: @unchecked Sendable {
     private func inspect(_ paths: [String], into facts: LayerFactsBook) -> Task<(any Error)?, Never> {
         let verifier = verifier
         let files = paths.map { ($0, spool.file(for: $0), spool.skipped[$0].flatMap { known.byBlob[$0] }) }
+        let misnamed = Dictionary(uniqueKeysWithValues: spool.misnamed.compactMap { path in Spool.namedDigest(path).map { (path, $0) } })
         return Task {
             guard !files.isEmpty else { return nil }
             let result = await OffThread.run(Unchecked(files)) { files in
@@ -166,6 +167,8 @@ struct ImportTransaction: @unchecked Sendable {
                         if let found = try verifier.inspectLayer(file: file, path: path) { facts.record(found, for: path) }
                     } else if let held {
                         facts.record(LayerFacts(diffID: held.diffID, uncompressedSize: 0, entryCount: 0), for: path, decoded: false)
+                    } else if let named = misnamed[path] {
+                        throw ImportError.fileNotSpooled(path: path, named: named)
                     } else {
                         throw ImportError.unsupported("the layer \(path) is not in the spool")
                     }
@@ -204,6 +207,8 @@ struct ImportTransaction: @unchecked Sendable {
             for layer in image.layers {
                 if let spooled = spool.file(for: layer.path) {
                     blobs[layer.digest] = ContentPhase.Blob(size: layer.descriptor.size, spooled: spooled)
+                } else if spool.skipped[layer.path] == layer.digest, blobs[layer.digest] == nil {
+                    blobs[layer.digest] = ContentPhase.Blob(size: layer.descriptor.size, spooled: nil)
                 }
             }
         }

@@ -14,11 +14,16 @@ public final class Spool: ArchiveFileSink {
     /// Called on the reading thread when a file is complete, with what inspecting it found and
     /// its spooled copy.
     public var onFileSpooled: ((BlobRecord, String) -> Void)?
-    /// Blobs not to copy (`blobs/sha256/<hex>` named by one of these digests): the node holds
-    /// what they unpack to (`KnownLayers`). Their bytes are still hashed by the verifier.
+    /// Blobs not to copy (files whose path names one of these digests: `blobs/sha256/<hex>`,
+    /// docker-archive's `<hex>.tar`): the node holds what they unpack to (`KnownLayers`). Their
+    /// bytes are still hashed by the verifier.
     var skipping: Set<Digest> = []
-    /// The archive files not copied, by path, with the digest their path names.
+    /// The archive files not copied, by path, with their digest (the one their path names, and
+    /// their bytes have).
     private(set) var skipped: [String: Digest] = [:]
+    /// Files not copied whose bytes turned out not to be the blob their name says (a docker
+    /// save name is only a name): their bytes are not in the spool, nor known to the node.
+    private(set) var misnamed: Set<String> = []
     private var skippingCurrent = false
 
     /// Creates `kni-spool-<pid>-XXXXXX` under `parent`, first removing spools of processes that
@@ -41,11 +46,20 @@ public final class Spool: ArchiveFileSink {
         return "\(directory)/\(counter)"
     }
 
+    /// The digest an archive path names: an OCI layout's `blobs/sha256/<hex>`, or a layer file
+    /// `<hex>.tar` at the top of a docker-archive (skopeo's). (docker save ≤ 24's `<id>/layer.tar`
+    /// names a layer ID, not a digest.)
+    static func namedDigest(_ path: String) -> Digest? {
+        if let digest = ArchiveContents.blobDigest(atPath: path) { return digest }
+        guard path.hasSuffix(".tar"), !path.contains("/") else { return nil }
+        return Digest(hex: String(path.dropLast(4)))
+    }
+
     /// Where a blob read back from containerd goes (`UnpackPhase`, for a skipped layer).
     static func readBackPath(in directory: String, _ digest: Digest) -> String { "\(directory)/read-back-\(digest.hex)" }
 
     public func fileBegan(path: String) throws {
-        if !skipping.isEmpty, let named = ArchiveContents.blobDigest(atPath: path), skipping.contains(named) {
+        if !skipping.isEmpty, let named = Self.namedDigest(path), skipping.contains(named) {
             current = nil
             files[path] = nil
             skipped[path] = named
@@ -70,6 +84,10 @@ public final class Spool: ArchiveFileSink {
         current = nil
         if skippingCurrent {
             skippingCurrent = false
+            if skipped[record.path] != record.digest {
+                skipped[record.path] = nil
+                misnamed.insert(record.path)
+            }
             return
         }
         if let spooled = files[record.path] { onFileSpooled?(record, spooled) }

@@ -27,6 +27,8 @@ struct UnpackPhase: Sendable {
     var known = KnownLayers()
     /// The spool's directory, where a skipped blob read back from the content store goes.
     var spoolDirectory = ""
+    /// Archive files not spooled as their name was a known blob's, whose bytes were another's.
+    var misnamed: Set<String> = []
     var progress: (@Sendable (ImportProgress) -> Void)?
 
     /// Unpacks `image`; returns how many layers were unpacked and how many reused.
@@ -170,6 +172,9 @@ struct UnpackPhase: Sendable {
     private func spooledBlob(_ layer: VerifiedLayer, of image: VerifiedImage, _ blob: ContentPhase.Blob?) async throws
         -> ContentPhase.Blob?
     {
+        if blob?.spooled == nil, misnamed.contains(layer.path), let named = Spool.namedDigest(layer.path) {
+            throw ImportError.fileNotSpooled(path: layer.path, named: named)
+        }
         guard blob?.spooled == nil, let held = known.byBlob[layer.digest] else { return blob }
         guard held.stored else {
             throw ImportError.layerNotSpooled(image: image.label, layer: layer.index, digest: layer.digest, heldIn: held.chain)

@@ -72,4 +72,64 @@ struct KnownLayersTests {
         // Every layer unpacked at its chain, as `status` checks it.
         #expect(try containerd.status(["docker.io/kni/b:v1"]).status == 0)
     }
+
+    /// docker-archive (skopeo's) names each layer file `<digest>.tar`: a reload skips those too.
+    @Test func aDockerArchiveReloadOnlyHashesTheLayers() throws {
+        let containerd = try PrivateContainerd()
+        let archive = try Fixtures.path("real/docker-archive.tar")
+        let first = try containerd.importArchive(archive, ["--discard-layers", "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try containerd.importArchive(archive, ["--discard-layers", "--json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let summary = try Self.summary(again)
+        #expect(summary["layersNotSpooled"] as? Int == 4, "\(summary)")
+        #expect(summary["layersDecoded"] as? Int == 0, "\(summary)")
+        let names = try #require(summary["images"] as? [[String: Any]]).flatMap { $0["names"] as? [String] ?? [] }
+        let name = try #require(names.first)
+        #expect(try containerd.status([name]).status == 0)
+        #expect(try containerd.runImage(name) == "hello from kind-node-import\n")
+    }
+
+    /// A docker-archive layer file named for a layer the node holds, but holding another layer:
+    /// a name in docker save's format is only a name. The bytes were not kept, so the import
+    /// stops with 75 and nothing committed; --spool-all imports it.
+    @Test func aLayerFileNamedForAKnownBlobButHoldingAnotherIsNotTakenForIt() throws {
+        let containerd = try PrivateContainerd()
+        let real = try Fixtures.path("real/docker-archive.tar")
+        #expect(try containerd.importArchive(real, ["--discard-layers"]).status == 0)
+        let temp = try TemporaryDirectory()
+        let misnamed = temp.path("misnamed.tar")
+        // One layer (a file of its own) stored under the name of the real archive's first layer.
+        _ = try runChecked([
+            "python3", "-c",
+            """
+            import hashlib, io, json, sys, tarfile
+            real, out = sys.argv[1], sys.argv[2]
+            with tarfile.open(real) as t:
+                name = json.load(t.extractfile("manifest.json"))[0]["Layers"][0]
+            layer = io.BytesIO()
+            with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as t:
+                data = b"not the layer this file is named for\\n"
+                info = tarfile.TarInfo("misnamed.txt"); info.size = len(data); info.mtime = 1700000000
+                t.addfile(info, io.BytesIO(data))
+            layer = layer.getvalue()
+            config = json.dumps({"architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
+            config_name = hashlib.sha256(config).hexdigest() + ".json"
+            manifest = json.dumps([{"Config": config_name, "RepoTags": ["docker.io/kni/misnamed:v1"], "Layers": [name]}]).encode()
+            with tarfile.open(out, "w") as t:
+                for path, data in ((name, layer), (config_name, config), ("manifest.json", manifest)):
+                    info = tarfile.TarInfo(path); info.size = len(data); t.addfile(info, io.BytesIO(data))
+            """,
+            real, misnamed,
+        ])
+        let refused = try containerd.importArchive(misnamed, ["--discard-layers"])
+        #expect(refused.status == 75, "\(refused.stderr)")
+        #expect(refused.stderr.contains("holds other bytes"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("--spool-all"), "\(refused.stderr)")
+        #expect(try containerd.images()["docker.io/kni/misnamed:v1"] == nil)
+        let spooled = try containerd.importArchive(misnamed, ["--discard-layers", "--spool-all"])
+        #expect(spooled.status == 0, "\(spooled.stderr)")
+        #expect(try containerd.status(["docker.io/kni/misnamed:v1"]).status == 0)
+    }
 }
