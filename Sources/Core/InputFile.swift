@@ -59,8 +59,13 @@ public final class InputFile {
         }
     }
 
-    /// Feeds the whole input to `sink` in chunks of `chunkSize` bytes.
-    public func forEachChunk(chunkSize: Int = 1 << 20, _ sink: ByteSink) throws {
+    /// Feeds the whole input to `sink` in chunks of `chunkSize` bytes. With `readAhead` > 0, a
+    /// thread of its own reads up to that many chunks ahead (`ReadAhead`), so reading overlaps
+    /// with the sink's work.
+    public func forEachChunk(chunkSize: Int = 1 << 20, readAhead: Int = 0, _ sink: ByteSink) throws {
+        if readAhead > 0 {
+            return try ReadAhead(self, chunkSize: chunkSize, depth: readAhead).run(sink)
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         while true {

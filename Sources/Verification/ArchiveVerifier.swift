@@ -26,7 +26,9 @@ public struct ArchiveVerifier: Sendable {
     public func verify(
         _ input: InputFile, sink: (any ArchiveFileSink)? = nil, progress: ((Int64) -> Void)? = nil
     ) throws -> VerifiedArchive {
-        try verify(archive: input.name, sink: sink, progress: progress) { try input.forEachChunk($0) }
+        // Read ahead on a thread of its own: the read pass hashes every byte, and the kernel's
+        // copy out of the pipe then overlaps with it (a reload is little else).
+        try verify(archive: input.name, sink: sink, progress: progress) { try input.forEachChunk(readAhead: 3, $0) }
     }
 
     /// Checks an archive held in memory, fed to the scanner in chunks of `chunkSize` bytes, as
