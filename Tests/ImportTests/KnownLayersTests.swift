@@ -101,27 +101,7 @@ struct KnownLayersTests {
         let misnamed = temp.path("misnamed.tar")
         // One layer (a file of its own) stored under the name of the real archive's first layer.
         _ = try runChecked([
-            "python3", "-c",
-            """
-            import hashlib, io, json, sys, tarfile
-            real, out = sys.argv[1], sys.argv[2]
-            with tarfile.open(real) as t:
-                name = json.load(t.extractfile("manifest.json"))[0]["Layers"][0]
-            layer = io.BytesIO()
-            with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as t:
-                data = b"not the layer this file is named for\\n"
-                info = tarfile.TarInfo("misnamed.txt"); info.size = len(data); info.mtime = 1700000000
-                t.addfile(info, io.BytesIO(data))
-            layer = layer.getvalue()
-            config = json.dumps({"architecture": "amd64", "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
-            config_name = hashlib.sha256(config).hexdigest() + ".json"
-            manifest = json.dumps([{"Config": config_name, "RepoTags": ["docker.io/kni/misnamed:v1"], "Layers": [name]}]).encode()
-            with tarfile.open(out, "w") as t:
-                for path, data in ((name, layer), (config_name, config), ("manifest.json", manifest)):
-                    info = tarfile.TarInfo(path); info.size = len(data); t.addfile(info, io.BytesIO(data))
-            """,
-            real, misnamed,
+            "python3", packageRoot.appendingPathComponent("Fixtures/misnamed-layer.py").path, real, misnamed,
         ])
         let refused = try containerd.importArchive(misnamed, ["--discard-layers"])
         #expect(refused.status == 75, "\(refused.stderr)")
