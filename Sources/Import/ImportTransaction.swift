@@ -158,7 +158,7 @@ struct ImportTransaction: @unchecked Sendable {
     private func inspect(_ paths: [String], into facts: LayerFactsBook) -> Task<(any Error)?, Never> {
         let verifier = verifier
         let files = paths.map { ($0, spool.file(for: $0), spool.skipped[$0].flatMap { known.byBlob[$0] }) }
-        let misnamed = Dictionary(uniqueKeysWithValues: spool.misnamed.compactMap { path in Spool.namedDigest(path).map { (path, $0) } })
+        let misnamed = spool.misnamed
         return Task {
             guard !files.isEmpty else { return nil }
             let result = await OffThread.run(Unchecked(files)) { files in

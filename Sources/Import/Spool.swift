@@ -22,8 +22,9 @@ public final class Spool: ArchiveFileSink {
     /// their bytes have).
     private(set) var skipped: [String: Digest] = [:]
     /// Files not copied whose bytes turned out not to be the blob their name says (a docker
-    /// save name is only a name): their bytes are not in the spool, nor known to the node.
-    private(set) var misnamed: Set<String> = []
+    /// save name is only a name), with the digest their name says: their bytes are not in the
+    /// spool, nor known to the node.
+    private(set) var misnamed: [String: Digest] = [:]
     private var skippingCurrent = false
 
     /// Creates `kni-spool-<pid>-XXXXXX` under `parent`, first removing spools of processes that
@@ -84,9 +85,9 @@ public final class Spool: ArchiveFileSink {
         current = nil
         if skippingCurrent {
             skippingCurrent = false
-            if skipped[record.path] != record.digest {
+            if let named = skipped[record.path], named != record.digest {
                 skipped[record.path] = nil
-                misnamed.insert(record.path)
+                misnamed[record.path] = named
             }
             return
         }

@@ -28,7 +28,7 @@ struct UnpackPhase: Sendable {
     /// The spool's directory, where a skipped blob read back from the content store goes.
     var spoolDirectory = ""
     /// Archive files not spooled as their name was a known blob's, whose bytes were another's.
-    var misnamed: Set<String> = []
+    var misnamed: [String: Digest] = [:]
     var progress: (@Sendable (ImportProgress) -> Void)?
 
     /// Unpacks `image`; returns how many layers were unpacked and how many reused.
@@ -172,7 +172,7 @@ struct UnpackPhase: Sendable {
     private func spooledBlob(_ layer: VerifiedLayer, of image: VerifiedImage, _ blob: ContentPhase.Blob?) async throws
         -> ContentPhase.Blob?
     {
-        if blob?.spooled == nil, misnamed.contains(layer.path), let named = Spool.namedDigest(layer.path) {
+        if blob?.spooled == nil, let named = misnamed[layer.path] {
             throw ImportError.fileNotSpooled(path: layer.path, named: named)
         }
         guard blob?.spooled == nil, let held = known.byBlob[layer.digest] else { return blob }
